@@ -1,0 +1,212 @@
+"""The `reportgen` command: parse arguments, call the pipeline, turn errors into one-line messages and exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Callable, Optional
+
+import typer
+
+if TYPE_CHECKING:
+    from reportgen.pipeline import RunResult
+
+app = typer.Typer(
+    name="reportgen",
+    help="Explain Keras classifiers with LIME and write trust reports (HTML, PDF, evidence).",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _fail(message: str, code: int) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _guarded(action: Callable[[], int]) -> None:
+    """Run a command body; our errors become one line on stderr and their exit code, never a traceback."""
+    from reportgen.errors import ReportgenError
+
+    try:
+        code = action()
+    except ReportgenError as exc:
+        _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("interrupted: nothing was replaced; the previous report (if any) is unchanged", err=True)
+        raise typer.Exit(130) from None
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        _fail(f"{where}{exc.strerror or exc}", EXIT_FAILED)
+    else:
+        raise typer.Exit(code)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        from reportgen import __version__
+
+        typer.echo(f"reportgen {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        Optional[bool], typer.Option("--version", callback=_version_callback, is_eager=True, help="Show the version.")
+    ] = None,
+) -> None:
+    """Explain Keras classifiers with LIME and write trust reports (HTML, PDF, evidence)."""
+
+
+def _run_config(config_path: Path, out: Optional[Path]) -> int:
+    from reportgen import config as cfg
+    from reportgen import pipeline
+
+    loaded = cfg.load(config_path, out)
+    pipeline.check_output_dir(loaded.output_dir)
+    total = pipeline.count_items(loaded)
+    result = _run_with_progress(loaded, total)
+    _print_summary(result)
+    return EXIT_FAILED if result.failed else EXIT_OK
+
+
+def _run_with_progress(loaded: "object", total: int) -> "RunResult":
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from reportgen import pipeline
+
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=not console.is_terminal,
+    ) as progress:
+        task = progress.add_task("loading models", total=total)
+
+        def advance(model: str, item: str, status: str) -> None:
+            progress.update(task, advance=1, description=f"{model}: {item}")
+
+        result = pipeline.run(loaded, advance)  # type: ignore[arg-type]
+        progress.update(task, description="report written")
+    return result
+
+
+def _print_summary(result: "RunResult") -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title="Summary", title_justify="left")
+    for column in ("model", "item", "top label", "probability", "status", "time in model"):
+        table.add_column(column, justify="right" if column in ("probability", "time in model") else "left")
+    for row in result.rows:
+        probability = f"{row.probability:.1%}" if row.probability is not None else ""
+        share = f"{row.model_share:.0%}" if row.model_share is not None else ""
+        status = "[green]ok[/green]" if row.status == "ok" else "[red]failed[/red]"
+        table.add_row(row.model, row.item, row.top_label, probability, status, share)
+    console.print(table)
+    for model, item, message in result.evidence.failures():
+        where = f"{model}/{item}" if item else model
+        console.print(f"[red]failed[/red] {where}: {message}", highlight=False, markup=True)
+    for path in result.written + [result.output_dir / "evidence.json"]:
+        console.print(f"wrote {_shown(path)}", highlight=False)
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Argument(help="The config file (YAML).", dir_okay=False)],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Report folder (default: the config's output).")] = None,
+) -> None:
+    """Explain every input the config names and write the report folder."""
+    _guarded(lambda: _run_config(config, out))
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder to write.")] = Path("reportgen-demo"),
+) -> None:
+    """Run the shipped sample models on the shipped inputs (offline) and write a report."""
+    from reportgen.resources import samples_dir
+
+    _guarded(lambda: _run_config(samples_dir() / "demo.yaml", out))
+
+
+@app.command()
+def render(
+    report_dir: Annotated[Path, typer.Argument(help="A report folder holding evidence.json and artifacts/.")],
+    formats: Annotated[
+        Optional[list[str]], typer.Option("--format", "-f", help="html or pdf; repeat for both (default: both).")
+    ] = None,
+) -> None:
+    """Rebuild report.html and report.pdf from evidence.json and artifacts/ alone (no model needed)."""
+
+    def action() -> int:
+        from reportgen.errors import UsageError
+        from reportgen.pipeline import render_again
+
+        wanted = formats or ["html", "pdf"]
+        unknown = [f for f in wanted if f not in ("html", "pdf")]
+        if unknown:
+            raise UsageError(f"--format: '{unknown[0]}' is not html or pdf")
+        if not report_dir.is_dir():
+            raise UsageError(f"{report_dir}: no such report folder")
+        for path in render_again(report_dir, wanted):
+            typer.echo(f"wrote {_shown(path)}")
+        return EXIT_OK
+
+    _guarded(action)
+
+
+@app.command()
+def validate(
+    config: Annotated[Path, typer.Argument(help="The config file (YAML).", dir_okay=False)],
+) -> None:
+    """Check the config and that every file it names exists, without loading any model."""
+
+    def action() -> int:
+        from reportgen import config as cfg
+        from reportgen.pipeline import check_output_dir, count_items
+
+        loaded = cfg.load(config)
+        check_output_dir(loaded.output_dir)
+        n_models, n_items = len(loaded.models), count_items(loaded)
+        typer.echo(
+            f"{config}: ok: {n_models} model{'s' if n_models != 1 else ''}, {n_items} input{'s' if n_items != 1 else ''}"
+        )
+        for model in loaded.models:
+            typer.echo(f"  {model.entry.name}: {model.rel_path}, {len(model.inputs)} inputs")
+        return EXIT_OK
+
+    _guarded(action)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    # Matplotlib must never try a GUI backend; TensorFlow's C++ logging stays quiet.
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        app()
+    except SystemExit:
+        raise
+    except BaseException as exc:  # a bug in reportgen itself: say so briefly
+        if os.environ.get("REPORTGEN_DEBUG"):
+            raise
+        print(f"internal error: {type(exc).__name__}: {exc} (set REPORTGEN_DEBUG=1 for the traceback)", file=sys.stderr)
+        sys.exit(EXIT_FAILED)

@@ -1,0 +1,326 @@
+"""The config file (DESIGN.md contract 1): YAML, validated with pydantic, paths resolved against its folder."""
+
+from __future__ import annotations
+
+import difflib
+import glob
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from reportgen.errors import ConfigError
+from reportgen.evidence import sha256_bytes
+
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+# Each segmentation algorithm's parameters and their defaults; lime's own defaults for quickshift.
+SEGMENTATION_DEFAULTS: dict[str, dict[str, float | int]] = {
+    "slic": {"n_segments": 50, "compactness": 20.0, "sigma": 1.0},
+    "quickshift": {"kernel_size": 4.0, "max_dist": 200.0, "ratio": 0.2},
+    "felzenszwalb": {"scale": 100.0, "sigma": 0.8, "min_size": 20},
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Segmentation(_Strict):
+    algorithm: Literal["slic", "quickshift", "felzenszwalb"] = "slic"
+    n_segments: Optional[int] = Field(default=None, ge=1)
+    compactness: Optional[float] = Field(default=None, gt=0)
+    sigma: Optional[float] = Field(default=None, ge=0)
+    kernel_size: Optional[float] = Field(default=None, gt=0)
+    max_dist: Optional[float] = Field(default=None, gt=0)
+    ratio: Optional[float] = Field(default=None, ge=0, le=1)
+    scale: Optional[float] = Field(default=None, gt=0)
+    min_size: Optional[int] = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> "Segmentation":
+        allowed = SEGMENTATION_DEFAULTS[self.algorithm]
+        for key in type(self).model_fields:
+            if key != "algorithm" and getattr(self, key) is not None and key not in allowed:
+                raise ValueError(f"'{key}' is not a parameter of {self.algorithm} (it takes {', '.join(allowed)})")
+        for key, value in allowed.items():
+            if getattr(self, key) is None:
+                object.__setattr__(self, key, value)
+        return self
+
+    def params(self) -> dict[str, float | int]:
+        """The algorithm's parameters, defaults filled in."""
+        return {key: getattr(self, key) for key in SEGMENTATION_DEFAULTS[self.algorithm]}
+
+
+HideColor = Union[Literal["image_mean", "superpixel_mean"], int, list[int]]
+
+
+class Explain(_Strict):
+    num_samples: int = Field(default=1000, ge=10, le=1_000_000)
+    top_labels: int = Field(default=3, ge=1)
+    num_features: int = Field(default=10, ge=1)
+    hide_color: HideColor = 0
+    segmentation: Segmentation = Field(default_factory=Segmentation)
+    batch_size: int = Field(default=64, ge=1, le=4096)
+
+    @field_validator("hide_color", mode="before")
+    @classmethod
+    def _check_hide_color(cls, value: Any) -> Any:
+        def is_byte(v: Any) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255
+
+        ok = (
+            value in ("image_mean", "superpixel_mean")
+            or is_byte(value)
+            or (isinstance(value, list) and len(value) == 3 and all(is_byte(v) for v in value))
+        )
+        if not ok:
+            raise ValueError("expected a value from 0 to 255, [r, g, b], image_mean or superpixel_mean")
+        return value
+
+
+class Preprocess(_Strict):
+    size: Optional[tuple[int, int]] = None
+    fit: Literal["stretch", "crop", "pad"] = "stretch"
+    color: Optional[Literal["rgb", "grayscale"]] = None
+    scale: Literal["unit", "symmetric", "raw"] = "unit"
+
+    @field_validator("size", mode="before")
+    @classmethod
+    def _check_size(cls, value: Any) -> Any:
+        ok = (
+            isinstance(value, (list, tuple))
+            and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+        )
+        if value is not None and not ok:
+            raise ValueError("expected two positive integers [height, width]")
+        return value
+
+
+class ModelEntry(_Strict):
+    name: str = Field(min_length=1)
+    kind: Literal["image", "text"] = "image"
+    path: str = Field(min_length=1)
+    classes: Optional[list[str]] = Field(default=None, min_length=1)
+    classes_file: Optional[str] = None
+    output: Literal["auto", "probabilities", "logits", "sigmoid"] = "auto"
+    preprocess: Preprocess = Field(default_factory=Preprocess)
+    inputs: list[str] = Field(min_length=1)
+    explain: Explain = Field(default_factory=Explain)
+
+    @model_validator(mode="after")
+    def _check(self) -> "ModelEntry":
+        if self.kind == "text":
+            raise ValueError("kind: text is not supported by this version of reportgen yet (image models only)")
+        if self.classes is not None and self.classes_file is not None:
+            raise ValueError("give classes or classes_file, not both")
+        if self.classes is not None and len(set(self.classes)) != len(self.classes):
+            raise ValueError("classes: names must be unique")
+        return self
+
+
+class Config(_Strict):
+    title: str = "Model trust report"
+    output: str = "report"
+    formats: list[Literal["html", "pdf"]] = Field(default_factory=lambda: ["html", "pdf"], min_length=1)
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    models: list[ModelEntry] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "Config":
+        names = [m.name for m in self.models]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"models: the name '{name}' is used twice; names must be unique")
+        return self
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One input named by the config: its absolute path and its path relative to the config folder."""
+
+    path: Path
+    rel: str
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model entry with its files found: absolute paths and the expanded list of inputs."""
+
+    entry: ModelEntry
+    path: Path
+    rel_path: str
+    classes: Optional[list[str]]
+    inputs: list[InputFile]
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A validated config, with where it came from and every file it names."""
+
+    config: Config
+    path: Path
+    folder: Path
+    sha256: str
+    models: list[ResolvedModel]
+    output_dir: Path
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("literal['image_mean','superpixel_mean']", "int", "list[int]", "str", "function-after"):
+            continue  # pydantic's union branch names are noise to a user
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _known_keys() -> set[str]:
+    classes = (Config, ModelEntry, Preprocess, Explain, Segmentation)
+    return {name for cls in classes for name in cls.model_fields}
+
+
+def _message(error: dict[str, Any]) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        key = str(error["loc"][-1])
+        close = difflib.get_close_matches(key, sorted(_known_keys()), n=1, cutoff=0.75)
+        return f"unknown key (did you mean '{close[0]}'?)" if close else "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    msg = str(error["msg"])
+    return msg.removeprefix("Value error, ")
+
+
+def _format_errors(name: str, exc: ValidationError) -> str:
+    # A misspelt key also makes the right one "missing": report the unknown key first.
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    first = errors[0]
+    where = _where(tuple(first["loc"]))
+    # For union types pydantic reports one error per branch: the first says enough.
+    more = len({_where(tuple(e["loc"])).split(".")[0] for e in errors}) - 1
+    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more > 0 else ""
+    prefix = f"{where}: " if where else ""
+    return f"{name}: {prefix}{_message(first)}{suffix}"
+
+
+def parse(text: str, name: str) -> Config:
+    """Validate a config document's text; errors name the file and the key path."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{name}: not valid YAML{where}: {problem}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{name}: expected a mapping of keys (title, models, ...) at the top level")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(name, exc)) from None
+
+
+def _rel(path: Path, folder: Path) -> str:
+    try:
+        return path.relative_to(folder).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _expand_inputs(patterns: list[str], folder: Path, name: str, key: str) -> list[InputFile]:
+    found: list[InputFile] = []
+    seen: set[Path] = set()
+    for i, pattern in enumerate(patterns):
+        where = f"{name}: {key}.inputs[{i}]"
+        if glob.has_magic(pattern):
+            matches = sorted(Path(p) for p in glob.glob(str(folder / pattern), recursive=True))
+            matches = [p for p in matches if p.is_file()]
+            if not matches:
+                raise ConfigError(f"{where}: '{pattern}' matches no file")
+        else:
+            path = folder / pattern
+            if not path.is_file():
+                raise ConfigError(f"{where}: '{pattern}' does not exist")
+            matches = [path]
+        for match in matches:
+            absolute = match.resolve()
+            if absolute not in seen:
+                seen.add(absolute)
+                found.append(InputFile(absolute, _rel(match, folder)))
+    return found
+
+
+def _read_classes_file(path: Path, name: str, key: str) -> list[str]:
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except FileNotFoundError:
+        raise ConfigError(f"{name}: {key}.classes_file: '{path.name}' does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{name}: {key}.classes_file: cannot read: {exc}") from None
+    classes = [line.strip() for line in lines if line.strip()]
+    if not classes:
+        raise ConfigError(f"{name}: {key}.classes_file: the file lists no classes")
+    return classes
+
+
+def resolve(config: Config, path: Path) -> list[ResolvedModel]:
+    """Find every file the config names; a missing file or an empty glob is a ConfigError."""
+    folder = path.parent
+    name = path.name
+    models = []
+    for i, entry in enumerate(config.models):
+        key = f"models[{i}]"
+        model_path = folder / entry.path
+        if model_path.suffix.lower() not in MODEL_SUFFIXES:
+            raise ConfigError(f"{name}: {key}.path: '{entry.path}' is not a .keras or .h5 file")
+        if not model_path.is_file():
+            raise ConfigError(f"{name}: {key}.path: '{entry.path}' does not exist")
+        classes = entry.classes
+        if entry.classes_file is not None:
+            classes = _read_classes_file(folder / entry.classes_file, name, key)
+        inputs = _expand_inputs(entry.inputs, folder, name, key)
+        models.append(ResolvedModel(entry, model_path.resolve(), _rel(model_path, folder), classes, inputs))
+    return models
+
+
+def load(path: Path, output: Optional[Path] = None) -> LoadedConfig:
+    """Read, validate and resolve a config file; `output` overrides its `output` key."""
+    name = path.name
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{name}: not valid UTF-8 (byte offset {exc.start})") from None
+    config = parse(text, name)
+    folder = path.resolve().parent
+    # The config's own output is relative to its folder; one given on the command line, to the cwd.
+    if output is not None:
+        config = config.model_copy(update={"output": str(output)})
+        output_dir = output.resolve()
+    else:
+        output_dir = (folder / config.output).resolve()
+    models = resolve(config, folder / path.name)
+    return LoadedConfig(config, folder / path.name, folder, sha256_bytes(raw), models, output_dir)
+
+
+def effective(config: Config) -> dict[str, Any]:
+    """The config after validation, every default filled in, as plain JSON values."""
+    data = config.model_dump(mode="json")
+    for model in data["models"]:
+        seg = model["explain"]["segmentation"]
+        model["explain"]["segmentation"] = {k: v for k, v in seg.items() if v is not None}
+    return data

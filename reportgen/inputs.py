@@ -1,0 +1,132 @@
+"""Load images into the exact RGB uint8 array that is explained, and scale batches of them for the model."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from reportgen.errors import InputError
+
+MAX_PIXELS = 100_000_000  # larger images are refused, not decoded (a decompression bomb guard)
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    """One image as it is explained: resized to the model's size, RGB uint8 (grey repeated for grayscale)."""
+
+    id: str
+    rel: str
+    sha256: str
+    array: np.ndarray  # (height, width, 3) uint8
+    original_size: tuple[int, int]  # (width, height) of the file, after EXIF rotation
+
+
+def slugify(name: str) -> str:
+    """A file name as an id: lower case, [a-z0-9-] only."""
+    text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii").lower()
+    text = re.sub(r"[^a-z0-9]+", "-", text).strip("-")
+    return text or "item"
+
+
+def unique_ids(names: list[str], taken: set[str]) -> list[str]:
+    """Slugified ids for names, made unique against `taken` (which is updated) by suffixes -2, -3, ..."""
+    ids = []
+    for name in names:
+        base = slugify(name)
+        candidate, n = base, 1
+        while candidate in taken:
+            n += 1
+            candidate = f"{base}-{n}"
+        taken.add(candidate)
+        ids.append(candidate)
+    return ids
+
+
+def _to_rgb(img: "PIL.Image.Image") -> "PIL.Image.Image":  # noqa: F821
+    from PIL import Image
+
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit and 32-bit grey: scale the full 16-bit range to 8 bits, rounding to nearest.
+        arr = np.asarray(img, dtype=np.float64)
+        arr = np.clip(np.rint(arr / 257.0), 0, 255).astype(np.uint8)
+        img = Image.fromarray(arr, "L")
+    elif img.mode == "F":
+        arr = np.clip(np.rint(np.asarray(img, dtype=np.float64)), 0, 255).astype(np.uint8)
+        img = Image.fromarray(arr, "L")
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("LA", "La", "PA"):
+        img = img.convert("RGBA")
+    if img.mode == "RGBa":
+        img = img.convert("RGBA")
+    if img.mode == "RGBA":
+        # Transparent pixels composited on white, whatever colour they hide.
+        background = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, img)
+    return img.convert("RGB")
+
+
+def _fit(img: "PIL.Image.Image", size: tuple[int, int], fit: str) -> "PIL.Image.Image":  # noqa: F821
+    from PIL import Image
+
+    height, width = size
+    if fit == "crop":
+        scale = max(width / img.width, height / img.height)
+        w, h = max(width, round(img.width * scale)), max(height, round(img.height * scale))
+        img = img.resize((w, h), Image.Resampling.LANCZOS)
+        left, top = (w - width) // 2, (h - height) // 2
+        return img.crop((left, top, left + width, top + height))
+    if fit == "pad":
+        scale = min(width / img.width, height / img.height)
+        w, h = max(1, round(img.width * scale)), max(1, round(img.height * scale))
+        canvas = Image.new("RGB", (width, height), (0, 0, 0))
+        canvas.paste(img.resize((w, h), Image.Resampling.LANCZOS), ((width - w) // 2, (height - h) // 2))
+        return canvas
+    return img.resize((width, height), Image.Resampling.LANCZOS)
+
+
+def load_image(path: Path, rel: str, item_id: str, sha256: str, size: tuple[int, int], fit: str, grayscale: bool) -> ImageInput:
+    """Decode an image file into the array LIME explains; any decoding problem is an InputError."""
+    from PIL import Image, ImageOps
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                if img.width * img.height > MAX_PIXELS:
+                    raise InputError(f"{rel}: image of {img.width}x{img.height} pixels is over the limit of {MAX_PIXELS}")
+                img.load()
+                img = ImageOps.exif_transpose(img)
+                rgb = _to_rgb(img)
+    except InputError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise InputError(f"{rel}: refused as a decompression bomb: {exc}") from None
+    except Exception as exc:  # Pillow raises many types for a bad file
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InputError(f"{rel}: cannot decode the image: {first}") from None
+    original = rgb.size
+    resized = _fit(rgb, size, fit)
+    if grayscale:
+        resized = resized.convert("L").convert("RGB")
+    array = np.asarray(resized, dtype=np.uint8).copy()
+    return ImageInput(item_id, rel, sha256, array, original)
+
+
+def scale_batch(batch: np.ndarray, scale: str, channels: int, out: np.ndarray | None = None) -> np.ndarray:
+    """Turn a batch of uint8 RGB images (n, h, w, 3) into the model's float32 input (n, h, w, channels)."""
+    source = batch[..., :1] if channels == 1 else batch
+    if out is None:
+        out = np.empty(source.shape, np.float32)
+    np.copyto(out, source, casting="unsafe")
+    if scale == "unit":
+        out *= np.float32(1.0 / 255.0)
+    elif scale == "symmetric":
+        out *= np.float32(1.0 / 127.5)
+        out -= np.float32(1.0)
+    return out

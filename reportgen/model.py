@@ -1,0 +1,136 @@
+"""Load a Keras model safely and wrap it as a Predictor: a batch of model inputs -> class probabilities."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from reportgen.errors import ModelError
+
+MIN_KERAS = (3, 15, 1)  # safe_mode is not trustworthy before this release
+
+
+def _quiet_tensorflow() -> None:
+    # Must run before TensorFlow is first imported: its C++ logging reads these at import time.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    parts = []
+    for part in text.split(".")[:3]:
+        digits = "".join(ch for ch in part if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+def import_keras() -> Any:
+    """Import Keras 3 on TensorFlow, refusing versions whose safe_mode cannot be trusted."""
+    _quiet_tensorflow()
+    import keras
+
+    if _version_tuple(keras.__version__) < MIN_KERAS:
+        raise ModelError(f"Keras {keras.__version__} is too old: reportgen needs keras>=3.15.1 for a safe model loader")
+    if keras.backend.backend() != "tensorflow":
+        raise ModelError(f"Keras uses the {keras.backend.backend()} backend; reportgen needs tensorflow")
+    return keras
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What reportgen reads off a loaded model."""
+
+    input_shape: tuple[Optional[int], ...]  # without the batch dimension
+    num_outputs: int  # width of the output layer
+    activation: str  # softmax | sigmoid | linear | unknown
+
+
+def load_model(path: Path, rel: str) -> Any:
+    """Load a .keras or .h5 model with safe_mode on and without compiling it."""
+    keras = import_keras()
+    try:
+        model = keras.saving.load_model(str(path), compile=False, safe_mode=True)
+    except Exception as exc:  # Keras raises many types here; all mean "this file is not a loadable model"
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ModelError(f"{rel}: cannot load the model: {first}") from None
+    if len(model.inputs) != 1:
+        raise ModelError(f"{rel}: the model has {len(model.inputs)} inputs; reportgen explains models with one input")
+    if len(model.outputs) != 1:
+        raise ModelError(f"{rel}: the model has {len(model.outputs)} outputs; reportgen explains models with one output")
+    return model
+
+
+def _last_activation(model: Any) -> str:
+    layer = model.layers[-1] if model.layers else None
+    name = type(layer).__name__ if layer is not None else ""
+    if name == "Softmax":
+        return "softmax"
+    activation = getattr(layer, "activation", None)
+    if activation is None:
+        return "unknown"
+    fn_name = getattr(activation, "__name__", str(activation))
+    return fn_name if fn_name in ("softmax", "sigmoid", "linear") else "unknown"
+
+
+def inspect(model: Any) -> ModelInfo:
+    """The model's input shape, output width and last activation."""
+    input_shape = tuple(model.inputs[0].shape[1:])
+    output_shape = tuple(model.outputs[0].shape[1:])
+    if len(output_shape) != 1 or output_shape[0] is None:
+        raise ModelError(f"the model's output has shape {output_shape}; expected one score per class")
+    return ModelInfo(input_shape, int(output_shape[0]), _last_activation(model))
+
+
+def output_transform(mode: str, info: ModelInfo, rel: str) -> tuple[str, Callable[[np.ndarray], np.ndarray], int]:
+    """How raw outputs become probabilities: (resolved mode, transform, number of classes)."""
+    if mode == "auto":
+        mode = {"softmax": "probabilities", "sigmoid": "sigmoid", "linear": "logits"}.get(info.activation, "probabilities")
+    if mode == "probabilities":
+        return mode, lambda y: y, info.num_outputs
+    if mode == "logits":
+
+        def softmax(y: np.ndarray) -> np.ndarray:
+            z = np.exp(y - y.max(axis=1, keepdims=True))
+            return z / z.sum(axis=1, keepdims=True)
+
+        return mode, softmax, info.num_outputs
+    # sigmoid: already in 0..1; one unit is a binary classifier, explained as two classes.
+    if info.num_outputs == 1:
+        return mode, lambda y: np.concatenate([1.0 - y, y], axis=1), 2
+    return mode, lambda y: y, info.num_outputs
+
+
+class Predictor:
+    """Calls the model through one compiled function on fixed-size batches; counts the time it spends."""
+
+    def __init__(self, model: Any, transform: Callable[[np.ndarray], np.ndarray], batch_size: int) -> None:
+        import tensorflow as tf
+
+        self.batch_size = batch_size
+        self.transform = transform
+        self.model_seconds = 0.0
+        shape = (batch_size, *model.inputs[0].shape[1:])
+        spec = tf.TensorSpec(shape, tf.float32)
+        # A fixed input signature: one trace, whatever the number of samples; the last batch is padded.
+        self._fn = tf.function(lambda x: model(x, training=False), input_signature=[spec], reduce_retracing=True)
+        self._buffer = np.zeros(shape, np.float32)
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """Probabilities for a batch of model inputs of any length."""
+        outputs = []
+        for start in range(0, len(batch), self.batch_size):
+            chunk = batch[start : start + self.batch_size]
+            n = len(chunk)
+            self._buffer[:n] = chunk
+            if n < self.batch_size:
+                self._buffer[n:] = 0.0
+            began = time.perf_counter()
+            raw = self._fn(self._buffer).numpy()
+            self.model_seconds += time.perf_counter() - began
+            outputs.append(raw[:n].astype(np.float64))
+        return self.transform(np.concatenate(outputs, axis=0))

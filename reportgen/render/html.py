@@ -1,0 +1,53 @@
+"""report.html: the Jinja2 template filled from the context, with its stylesheet inlined."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import jinja2
+from markupsafe import Markup
+
+from reportgen.errors import RenderError
+from reportgen.evidence import Evidence
+from reportgen.render.context import build_context
+from reportgen.resources import templates_dir
+
+TEMPLATE = "report.html.j2"
+STYLESHEET = "report.css"
+
+
+@functools.cache
+def environment() -> jinja2.Environment:
+    """The Jinja2 environment: templates from templates_dir(), everything autoescaped, no silent blanks."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_dir()),
+        autoescape=True,  # every template, whatever its name ends with
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def stylesheet() -> Markup:
+    """The report's CSS, to inline in a <style> element."""
+    path = templates_dir() / STYLESHEET
+    try:
+        css = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RenderError(f"{path}: cannot read the stylesheet: {exc}") from None
+    if "</" in css:
+        # Would end the <style> element early; the stylesheet is ours, so this is a packaging bug.
+        raise RenderError(f"{path}: the stylesheet must not contain '</'")
+    return Markup(css)
+
+
+def render_html(evidence: Evidence, report_dir: Path) -> str:
+    """The whole self-contained report.html as text (figures read from report_dir/artifacts)."""
+    context = build_context(evidence, Path(report_dir))
+    try:
+        template = environment().get_template(TEMPLATE)
+    except jinja2.TemplateNotFound:
+        raise RenderError(f"template {TEMPLATE} not found in {templates_dir()}") from None
+    return template.render(css=stylesheet(), **context)

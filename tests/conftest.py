@@ -1,0 +1,74 @@
+"""Shared fixtures: tiny real Keras models and real image files, built once per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+COLOURS = ["red", "green", "blue"]
+
+
+def build_colour_model(size: int = 32, activation: str = "softmax", channels: int = 3):
+    """A real Keras CNN with hand-set weights: class k scores how much of the picture is colour k.
+
+    Its true evidence is known: the pixels of a class's colour support that class.
+    """
+    import keras
+
+    inputs = keras.Input((size, size, channels))
+    # 1x1 convolution: per-pixel "redness", "greenness", "blueness" (a channel minus the other two's mean).
+    conv = keras.layers.Conv2D(3, 1, use_bias=False, name="colour")
+    x = conv(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    dense = keras.layers.Dense(3, activation=activation, name="scores")
+    outputs = dense(x)
+    model = keras.Model(inputs, outputs, name="colour_cnn")
+    kernel = np.full((1, 1, channels, 3), -0.5, np.float32)
+    for k in range(min(channels, 3)):
+        kernel[0, 0, k, k] = 1.0
+    if channels == 1:
+        kernel = np.array([[[[1.0, 0.0, -1.0]]]], np.float32)
+    conv.set_weights([kernel])
+    dense.set_weights([np.eye(3, dtype=np.float32) * 8.0, np.zeros(3, np.float32)])
+    return model
+
+
+def colour_image(rgb: tuple[int, int, int], size: int = 48, background: int = 128) -> np.ndarray:
+    """A grey picture with one coloured square in it."""
+    img = np.full((size, size, 3), background, np.uint8)
+    lo, hi = size // 4, size // 4 + size // 2
+    img[lo:hi, lo:hi] = rgb
+    return img
+
+
+@pytest.fixture(scope="session")
+def workspace(tmp_path_factory) -> Path:
+    """A folder with a saved tiny model (.keras and .h5), images, and a config naming them."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("workspace")
+    (root / "models").mkdir()
+    (root / "images").mkdir()
+    model = build_colour_model()
+    model.save(root / "models" / "colour.keras")
+    model.save(root / "models" / "colour.h5")
+    Image.fromarray(colour_image((220, 30, 30))).save(root / "images" / "red_square.png")
+    Image.fromarray(colour_image((30, 200, 40))).save(root / "images" / "green_square.png")
+    Image.fromarray(colour_image((30, 40, 220), size=64)).save(root / "images" / "blue square.jpg", quality=95)
+    (root / "images" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a png")
+    (root / "models" / "garbage.keras").write_bytes(b"this is not a zip file")
+    return root
+
+
+def write_config(root: Path, text: str, name: str = "review.yaml") -> Path:
+    """Write a config file into the workspace and return its path."""
+    path = root / name
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -1,0 +1,53 @@
+"""Model loading and output handling on real (tiny) Keras models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reportgen import model as km
+from reportgen.errors import ModelError
+from conftest import build_colour_model
+
+
+@pytest.mark.parametrize(("activation", "mode"), [("softmax", "probabilities"), ("linear", "logits"), ("sigmoid", "sigmoid")])
+def test_auto_detects_last_activation(activation, mode):
+    info = km.inspect(build_colour_model(8, activation))
+    assert info.activation == activation
+    assert km.output_transform("auto", info, "m.keras")[0] == mode
+
+
+def test_logits_go_through_softmax():
+    info = km.ModelInfo((8, 8, 3), 3, "linear")
+    _mode, transform, n = km.output_transform("auto", info, "m")
+    probs = transform(np.array([[1.0, 2.0, 3.0]]))
+    assert n == 3 and np.isclose(probs.sum(), 1.0) and probs.argmax() == 2
+
+
+def test_single_sigmoid_unit_becomes_two_classes():
+    info = km.ModelInfo((8, 8, 3), 1, "sigmoid")
+    _mode, transform, n = km.output_transform("auto", info, "m")
+    assert n == 2
+    assert np.allclose(transform(np.array([[0.8]])), [[0.2, 0.8]])
+
+
+def test_loads_keras_and_h5(workspace):
+    for name in ("colour.keras", "colour.h5"):
+        model = km.load_model(workspace / "models" / name, f"models/{name}")
+        assert km.inspect(model).input_shape == (32, 32, 3)
+
+
+def test_garbage_file_is_model_error(workspace):
+    with pytest.raises(ModelError) as info:
+        km.load_model(workspace / "models" / "garbage.keras", "models/garbage.keras")
+    assert str(info.value).startswith("models/garbage.keras: cannot load the model")
+
+
+def test_predictor_pads_and_matches_direct_call():
+    model = build_colour_model(8)
+    _mode, transform, _n = km.output_transform("auto", km.inspect(model), "m")
+    predictor = km.Predictor(model, transform, batch_size=16)
+    batch = np.random.RandomState(0).rand(37, 8, 8, 3).astype(np.float32)
+    direct = model(batch, training=False).numpy()
+    assert np.allclose(predictor(batch), direct, atol=1e-6)
+    assert predictor(batch[:1]).shape == (1, 3)
