@@ -41,3 +41,12 @@ class EvidenceError(ReportgenError):
     """An evidence record is missing, unreadable or of an unknown schema version."""
 
     exit_code = 2
+
+
+def describe(exc: BaseException, path: object = None, rel: str = "") -> str:
+    """A library exception as one line, with the absolute path of `path` shown as `rel` (no home folders leak)."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else type(exc).__name__
+    if path is not None:
+        text = text.replace(str(path), rel)
+    return text

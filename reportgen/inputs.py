@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reportgen.errors import InputError
+from reportgen.errors import InputError, describe
 
 MAX_PIXELS = 100_000_000  # larger images are refused, not decoded (a decompression bomb guard)
 
@@ -108,8 +108,7 @@ def load_image(path: Path, rel: str, item_id: str, sha256: str, size: tuple[int,
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise InputError(f"{rel}: refused as a decompression bomb: {exc}") from None
     except Exception as exc:  # Pillow raises many types for a bad file
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise InputError(f"{rel}: cannot decode the image: {first}") from None
+        raise InputError(f"{rel}: cannot decode the image: {describe(exc, path, rel)}") from None
     original = rgb.size
     resized = _fit(rgb, size, fit)
     if grayscale:

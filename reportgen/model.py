@@ -10,7 +10,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from reportgen.errors import ModelError
+from reportgen.errors import ModelError, describe
 
 MIN_KERAS = (3, 15, 1)  # safe_mode is not trustworthy before this release
 
@@ -56,8 +56,7 @@ def load_model(path: Path, rel: str) -> Any:
     try:
         model = keras.saving.load_model(str(path), compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many types here; all mean "this file is not a loadable model"
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ModelError(f"{rel}: cannot load the model: {first}") from None
+        raise ModelError(f"{rel}: cannot load the model: {describe(exc, path, rel)}") from None
     if len(model.inputs) != 1:
         raise ModelError(f"{rel}: the model has {len(model.inputs)} inputs; reportgen explains models with one input")
     if len(model.outputs) != 1:

@@ -18,7 +18,7 @@ import numpy as np
 from reportgen import __version__
 from reportgen import evidence as ev
 from reportgen.config import LoadedConfig, ResolvedModel, effective
-from reportgen.errors import ConfigError, ModelError, ReportgenError
+from reportgen.errors import ConfigError, ModelError, ReportgenError, describe
 
 # Distributions whose versions every evidence record states.
 ENVIRONMENT_PACKAGES = [
@@ -95,11 +95,6 @@ def _write_png(path: Path, array: np.ndarray) -> None:
     else:
         # 16-bit label map: values 0..S-1 survive exactly.
         Image.fromarray(array.astype(np.uint16)).save(path, format="PNG")
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 class _ImageModelRun:
@@ -200,7 +195,7 @@ def _explain_model(
             record.items.append(ev.Item(id=item_id, status="error", error=str(exc), input=ref))
             rows.append(SummaryRow(entry.name, item_id, "error", error=str(exc)))
         except Exception as exc:  # an unexpected failure of one item must not sink the others
-            message = f"{input_file.rel}: explanation failed: {type(exc).__name__}: {_one_line(exc)}"
+            message = f"{input_file.rel}: explanation failed: {type(exc).__name__}: {describe(exc, input_file.path, input_file.rel)}"
             record.items.append(ev.Item(id=item_id, status="error", error=message, input=ref))
             rows.append(SummaryRow(entry.name, item_id, "error", error=message))
         else:

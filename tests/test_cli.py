@@ -91,9 +91,11 @@ def test_run_writes_every_file_and_exits_1_on_failures(mixed_report):
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no staging folder left behind
 
 
-def test_evidence_follows_the_contract(mixed_report):
+def test_evidence_follows_the_contract(mixed_report, workspace):
     _result, out = mixed_report
-    evidence = json.loads((out / "evidence.json").read_text(encoding="utf-8"))
+    text = (out / "evidence.json").read_text(encoding="utf-8")
+    assert str(workspace) not in text  # paths are relative to the config: no home folders leak
+    evidence = json.loads(text)
     assert evidence["schema_version"] == 1
     assert evidence["created"] == "2023-11-14T22:13:20Z"
     assert evidence["tool"]["name"] == "reportgen"
@@ -131,7 +133,7 @@ def test_evidence_follows_the_contract(mixed_report):
     assert set(timings["colour-cnn/red-square"]) == {"segmentation_s", "perturb_s", "model_s", "fit_s", "total_s"}
 
 
-def test_html_is_self_contained_and_complete(mixed_report):
+def test_html_is_self_contained_and_complete(mixed_report, workspace):
     _result, out = mixed_report
     page = parse_html(out / "report.html")
     tags = [t for t, _ in page.tags]
@@ -150,6 +152,7 @@ def test_html_is_self_contained_and_complete(mixed_report):
         assert item in text
     assert "cannot decode the image" in text and "cannot load the model" in text
     raw = (out / "report.html").read_text(encoding="utf-8")
+    assert str(workspace) not in raw
     assert "http://" not in raw and "https://" not in raw and "file:" not in raw
 
 
