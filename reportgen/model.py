@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -54,9 +55,16 @@ def load_model(path: Path, rel: str) -> Any:
     """Load a .keras or .h5 model with safe_mode on and without compiling it."""
     keras = import_keras()
     try:
-        model = keras.saving.load_model(str(path), compile=False, safe_mode=True)
+        with warnings.catch_warnings():
+            # Warnings about how an old file was built (input_shape on a layer, say) are not the user's to act on.
+            warnings.simplefilter("ignore", UserWarning)
+            model = keras.saving.load_model(str(path), compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many types here; all mean "this file is not a loadable model"
-        raise ModelError(f"{rel}: cannot load the model: {describe(exc, path, rel)}") from None
+        text = describe(exc, path, rel)
+        if "Lambda" in text and "arbitrary code execution" in text:
+            # Keras' own advice (safe_mode=False) is exactly what reportgen must never do.
+            raise ModelError(f"{rel}: refused: the model holds a Lambda layer with Python code, which reportgen never runs") from None
+        raise ModelError(f"{rel}: cannot load the model: {text}") from None
     if len(model.inputs) != 1:
         raise ModelError(f"{rel}: the model has {len(model.inputs)} inputs; reportgen explains models with one input")
     if len(model.outputs) != 1:
