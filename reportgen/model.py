@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -51,8 +52,21 @@ class ModelInfo:
     activation: str  # softmax | sigmoid | linear | unknown
 
 
+def _check_container(path: Path, rel: str) -> None:
+    # Keras' own message for a file of the wrong kind is "File not found"; say what is really wrong.
+    suffix = path.suffix.lower()
+    if suffix == ".keras" and not zipfile.is_zipfile(path):
+        raise ModelError(f"{rel}: not a .keras model (a .keras file is a zip archive; this one is not, or is truncated)")
+    if suffix in (".h5", ".hdf5"):
+        import h5py
+
+        if not h5py.is_hdf5(str(path)):
+            raise ModelError(f"{rel}: not an HDF5 file (a .h5 model is HDF5; this one is not, or is truncated)")
+
+
 def load_model(path: Path, rel: str) -> Any:
     """Load a .keras or .h5 model with safe_mode on and without compiling it."""
+    _check_container(path, rel)
     keras = import_keras()
     try:
         with warnings.catch_warnings():

@@ -104,7 +104,7 @@ def test_evidence_follows_the_contract(mixed_report, workspace):
     assert evidence["config"]["models"][0]["preprocess"]["color"] == "rgb"  # read off the model
     good, bad = evidence["models"]
     assert good["status"] == "ok" and good["path"] == "models/colour.keras" and len(good["sha256"]) == 64
-    assert bad["status"] == "error" and bad["error"].startswith("models/garbage.keras: cannot load the model")
+    assert bad["status"] == "error" and bad["error"].startswith("models/garbage.keras: not a .keras model")
     assert [i["status"] for i in bad["items"]] == ["error"]
     items = {i["id"]: i for i in good["items"]}
     assert set(items) == {"broken", "green-square", "red-square", "blue-square"}
@@ -150,7 +150,7 @@ def test_html_is_self_contained_and_complete(mixed_report, workspace):
     assert "Colour model review" in text
     for item in ("red-square", "green-square", "blue-square", "broken", "broken-model"):
         assert item in text
-    assert "cannot decode the image" in text and "cannot load the model" in text
+    assert "cannot decode the image" in text and "not a .keras model" in text
     raw = (out / "report.html").read_text(encoding="utf-8")
     assert str(workspace) not in raw
     assert "http://" not in raw and "https://" not in raw and "file:" not in raw

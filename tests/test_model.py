@@ -40,7 +40,22 @@ def test_loads_keras_and_h5(workspace):
 def test_garbage_file_is_model_error(workspace):
     with pytest.raises(ModelError) as info:
         km.load_model(workspace / "models" / "garbage.keras", "models/garbage.keras")
-    assert str(info.value).startswith("models/garbage.keras: cannot load the model")
+    assert str(info.value) == "models/garbage.keras: not a .keras model (a .keras file is a zip archive; this one is not, or is truncated)"
+
+
+def test_h5_that_is_not_hdf5_is_model_error(tmp_path):
+    (tmp_path / "fake.h5").write_bytes(b"GIF89a not a model")
+    with pytest.raises(ModelError) as info:
+        km.load_model(tmp_path / "fake.h5", "fake.h5")
+    assert "not an HDF5 file" in str(info.value)
+
+
+def test_truncated_keras_file_is_model_error(workspace, tmp_path):
+    data = (workspace / "models" / "colour.keras").read_bytes()
+    (tmp_path / "cut.keras").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelError) as info:
+        km.load_model(tmp_path / "cut.keras", "cut.keras")
+    assert str(info.value).startswith("cut.keras: ")
 
 
 def test_predictor_pads_and_matches_direct_call():
