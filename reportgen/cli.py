@@ -119,6 +119,10 @@ def _print_summary(result: "RunResult") -> None:
         console.print(f"[red]failed[/red] {where}: {message}", highlight=False, markup=True)
     for path in result.written + [result.output_dir / "evidence.json"]:
         console.print(f"wrote {_shown(path)}", highlight=False)
+    ok = sum(row.status == "ok" for row in result.rows)
+    failed = len(result.rows) - ok
+    verdict = f"{ok} of {len(result.rows)} inputs explained"
+    console.print(verdict + (f"; [red]{failed} failed[/red] (see the report)" if failed else ""), highlight=False)
 
 
 def _shown(path: Path) -> str:
@@ -191,6 +195,29 @@ def validate(
         )
         for model in loaded.models:
             typer.echo(f"  {model.entry.name}: {model.rel_path}, {len(model.inputs)} inputs")
+        return EXIT_OK
+
+    _guarded(action)
+
+
+@app.command()
+def schema(
+    which: Annotated[str, typer.Argument(help="config, evidence, or all (default).")] = "all",
+) -> None:
+    """Print the JSON Schema of the config file and of the evidence record."""
+
+    def action() -> int:
+        import json
+
+        from reportgen.config import Config
+        from reportgen.errors import UsageError
+        from reportgen.evidence import Evidence
+
+        schemas = {"config": Config.model_json_schema(), "evidence": Evidence.model_json_schema()}
+        if which not in (*schemas, "all"):
+            raise UsageError(f"schema: '{which}' is not config, evidence or all")
+        data = schemas if which == "all" else schemas[which]
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return EXIT_OK
 
     _guarded(action)

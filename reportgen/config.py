@@ -11,6 +11,7 @@ from typing import Any, Literal, Optional, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from reportgen.applications import APPLICATIONS, SCALE_MODULES, did_you_mean, keras_models_dir
 from reportgen.errors import ConfigError
 from reportgen.evidence import sha256_bytes
 
@@ -87,7 +88,29 @@ class Preprocess(_Strict):
     size: Optional[tuple[int, int]] = None
     fit: Literal["stretch", "crop", "pad"] = "stretch"
     color: Optional[Literal["rgb", "grayscale"]] = None
-    scale: Literal["unit", "symmetric", "raw"] = "unit"
+    scale: str = "unit"
+    hook: Optional[str] = None
+
+    @field_validator("scale")
+    @classmethod
+    def _check_scale(cls, value: str) -> str:
+        if value in ("unit", "symmetric", "raw") or value in SCALE_MODULES:
+            return value
+        hint = did_you_mean(value, ("unit", "symmetric", "raw", *SCALE_MODULES))
+        raise ValueError(f"expected unit, symmetric, raw or a keras.applications module such as inception_v3{hint}")
+
+    @field_validator("hook")
+    @classmethod
+    def _check_hook(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and (":" not in value or not value.rpartition(":")[2]):
+            raise ValueError("expected module:function or path/to/file.py:function")
+        return value
+
+    @model_validator(mode="after")
+    def _hook_or_scale(self) -> "Preprocess":
+        if self.hook is not None and "scale" in self.model_fields_set:
+            raise ValueError("give scale or hook, not both (a hook returns the model's input itself)")
+        return self
 
     @field_validator("size", mode="before")
     @classmethod
@@ -105,7 +128,9 @@ class Preprocess(_Strict):
 class ModelEntry(_Strict):
     name: str = Field(min_length=1)
     kind: Literal["image", "text"] = "image"
-    path: str = Field(min_length=1)
+    path: Optional[str] = Field(default=None, min_length=1)
+    application: Optional[str] = None  # a keras.applications model, e.g. InceptionV3, instead of path
+    weights: Optional[str] = Field(default=None, min_length=1)  # with application: imagenet | path/to/weights.h5
     classes: Optional[list[str]] = Field(default=None, min_length=1)
     classes_file: Optional[str] = None
     output: Literal["auto", "probabilities", "logits", "sigmoid"] = "auto"
@@ -121,6 +146,20 @@ class ModelEntry(_Strict):
             raise ValueError("give classes or classes_file, not both")
         if self.classes is not None and len(set(self.classes)) != len(self.classes):
             raise ValueError("classes: names must be unique")
+        if (self.path is None) == (self.application is None):
+            raise ValueError("give path (a model file) or application (a keras.applications model), one of them")
+        if self.application is not None:
+            if self.application not in APPLICATIONS:
+                hint = did_you_mean(self.application, APPLICATIONS)
+                raise ValueError(f"application: '{self.application}' is not a keras.applications model{hint}")
+            if self.weights is None:
+                raise ValueError("application needs weights: imagenet or a path to a weights file")
+            if self.preprocess.hook is None and "scale" not in self.preprocess.model_fields_set:
+                # The application's own preprocess_input unless the config says otherwise.
+                preprocess = self.preprocess.model_copy(update={"scale": APPLICATIONS[self.application].module})
+                object.__setattr__(self, "preprocess", preprocess)
+        elif self.weights is not None:
+            raise ValueError("weights goes with application; a model file named by path holds its own weights")
         return self
 
 
@@ -279,16 +318,26 @@ def resolve(config: Config, path: Path) -> list[ResolvedModel]:
     models = []
     for i, entry in enumerate(config.models):
         key = f"models[{i}]"
-        model_path = folder / entry.path
-        if model_path.suffix.lower() not in MODEL_SUFFIXES:
-            raise ConfigError(f"{name}: {key}.path: '{entry.path}' is not a .keras or .h5 file")
-        if not model_path.is_file():
-            raise ConfigError(f"{name}: {key}.path: '{entry.path}' does not exist")
+        hook_file = (entry.preprocess.hook or "").rpartition(":")[0]
+        if hook_file.endswith(".py") and not (folder / hook_file).is_file():
+            raise ConfigError(f"{name}: {key}.preprocess.hook: '{hook_file}' does not exist")
+        if entry.application is not None and entry.weights == "imagenet":
+            # Looked for (and verified) when the model is built: a missing file fails that model only.
+            file_name = APPLICATIONS[entry.application].file_name
+            model_path, rel_path = keras_models_dir() / file_name, f"imagenet:{file_name}"
+        else:
+            given, what = (entry.weights, "weights") if entry.application is not None else (entry.path, "path")
+            model_path = folder / given
+            if model_path.suffix.lower() not in MODEL_SUFFIXES:
+                raise ConfigError(f"{name}: {key}.{what}: '{given}' is not a .keras or .h5 file")
+            if not model_path.is_file():
+                raise ConfigError(f"{name}: {key}.{what}: '{given}' does not exist")
+            model_path, rel_path = model_path.resolve(), _rel(model_path, folder)
         classes = entry.classes
         if entry.classes_file is not None:
             classes = _read_classes_file(folder / entry.classes_file, name, key)
         inputs = _expand_inputs(entry.inputs, folder, name, key)
-        models.append(ResolvedModel(entry, model_path.resolve(), _rel(model_path, folder), classes, inputs))
+        models.append(ResolvedModel(entry, model_path, rel_path, classes, inputs))
     return models
 
 

@@ -100,13 +100,19 @@ def _write_png(path: Path, array: np.ndarray) -> None:
 class _ImageModelRun:
     """One image model: loaded and compiled once, then asked to explain each of its inputs."""
 
-    def __init__(self, resolved: ResolvedModel, seed: int) -> None:
+    def __init__(self, resolved: ResolvedModel, seed: int, hook: Optional[Callable[..., Any]] = None) -> None:
         from reportgen import model as km
 
         entry = resolved.entry
         self.resolved = resolved
         self.seed = seed
-        model = km.load_model(resolved.path, resolved.rel_path)
+        if entry.application is not None:
+            from reportgen.applications import build_application
+
+            weights = "imagenet" if entry.weights == "imagenet" else resolved.path
+            model = build_application(entry.application, weights, resolved.rel_path)
+        else:
+            model = km.load_model(resolved.path, resolved.rel_path)
         info = km.inspect(model)
         rel = resolved.rel_path
         if len(info.input_shape) != 3 or info.input_shape[-1] not in (1, 3):
@@ -123,13 +129,36 @@ class _ImageModelRun:
         if color == "rgb" and channels == 1:
             raise ModelError(f"{rel}: preprocess.color is rgb but the model takes one channel (grayscale)")
         mode, transform, n_classes = km.output_transform(entry.output, info, rel)
-        classes = resolved.classes or [str(i) for i in range(n_classes)]
+        classes = resolved.classes
+        if classes is None and entry.application is not None and n_classes == 1000:
+            from reportgen.applications import imagenet_classes
+
+            classes = imagenet_classes()
+        classes = classes or [str(i) for i in range(n_classes)]
         if len(classes) != n_classes:
             extra = " (one sigmoid unit: two classes, negative first)" if info.num_outputs == 1 and mode == "sigmoid" else ""
             raise ModelError(f"{rel}: {len(classes)} class names given but the model has {n_classes} outputs{extra}")
         self.size, self.color, self.channels, self.classes = tuple(size), color, int(channels), classes
         self.output_mode = mode
         self.predictor = km.Predictor(model, transform, entry.explain.batch_size)
+        self.to_input = self._input_fn(hook)
+
+    def _input_fn(self, hook: Optional[Callable[..., Any]]) -> Callable[[np.ndarray], np.ndarray]:
+        """uint8 RGB batch -> model input: the hook, a keras.applications preprocess_input, or plain scaling."""
+        from reportgen.inputs import scale_batch
+
+        preprocess = self.resolved.entry.preprocess
+        if hook is not None:
+            from reportgen.hooks import call_image_hook
+
+            shape = (*self.size, self.channels)
+            return lambda batch: call_image_hook(hook, batch, preprocess.hook, shape)
+        if preprocess.scale in ("unit", "symmetric", "raw"):
+            return lambda batch: scale_batch(batch, preprocess.scale, self.channels)
+        from reportgen.applications import scale_fn
+
+        keras_scale = scale_fn(preprocess.scale)  # converts the uint8 batch to float32 itself
+        return lambda batch: keras_scale(batch[..., : self.channels])
 
     def effective_settings(self) -> dict[str, Any]:
         """Settings read off the model, to complete the effective config."""
@@ -141,15 +170,12 @@ class _ImageModelRun:
     def explain(self, image: np.ndarray) -> Any:
         """Explain one image; the timings include the model's share."""
         from reportgen.explain.image import explain_image
-        from reportgen.inputs import scale_batch
 
         entry = self.resolved.entry
         settings = entry.explain.model_copy(update={"top_labels": min(entry.explain.top_labels, len(self.classes))})
-        scale = entry.preprocess.scale
         before = self.predictor.model_seconds
-        result = explain_image(
-            image, lambda batch: self.predictor(scale_batch(batch, scale, self.channels)), self.classes, settings, self.seed
-        )
+        predict = lambda batch: self.predictor(self.to_input(batch))  # noqa: E731
+        result = explain_image(image, predict, self.classes, settings, self.seed)
         result.timings["model_s"] = self.predictor.model_seconds - before
         result.timings["perturb_s"] = max(0.0, result.timings["total_s"] - result.timings["segmentation_s"]
                                           - result.timings["fit_s"] - result.timings["model_s"])  # fmt: skip
@@ -159,17 +185,19 @@ class _ImageModelRun:
 def _explain_model(
     resolved: ResolvedModel, seed: int, staging: Path, ids: list[str], progress: Optional[ProgressFn],
     timings: dict[str, dict[str, float]], rows: list[SummaryRow], effective_model: dict[str, Any],
+    hook: Optional[Callable[..., Any]] = None,
 ) -> ev.ModelRecord:  # fmt: skip
     from reportgen.inputs import load_image
 
     entry = resolved.entry
     record = ev.ModelRecord(
-        name=entry.name, kind=entry.kind, path=resolved.rel_path, sha256=ev.sha256_file(resolved.path),
+        name=entry.name, kind=entry.kind, path=resolved.rel_path,
+        sha256=ev.sha256_file(resolved.path) if resolved.path.is_file() else None,  # imagenet weights may be missing
         classes=list(resolved.classes or []), status="ok",
     )  # fmt: skip
     hashes = [ev.sha256_file(f.path) for f in resolved.inputs]
     try:
-        runner = _ImageModelRun(resolved, seed)
+        runner = _ImageModelRun(resolved, seed, hook)
     except ReportgenError as exc:
         record.status, record.error = "error", str(exc)
         for item_id, input_file, sha in zip(ids, resolved.inputs, hashes):
@@ -243,10 +271,17 @@ def count_items(loaded: LoadedConfig) -> int:
 
 def run(loaded: LoadedConfig, progress: Optional[ProgressFn] = None) -> RunResult:
     """Explain every input of every model and write the whole report folder."""
+    from reportgen.hooks import load_hook
     from reportgen.render import write_report
 
     out = loaded.output_dir
     check_output_dir(out)
+    # Hooks are user code: imported before anything runs, so a broken one is a config error (exit 2).
+    hooks = [
+        load_hook(m.entry.preprocess.hook, loaded.folder, f"{loaded.path.name}: models[{i}].preprocess")
+        if m.entry.preprocess.hook else None
+        for i, m in enumerate(loaded.models)
+    ]  # fmt: skip
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
@@ -256,8 +291,9 @@ def run(loaded: LoadedConfig, progress: Optional[ProgressFn] = None) -> RunResul
         timings: dict[str, dict[str, float]] = {}
         rows: list[SummaryRow] = []
         models = []
-        for resolved, ids, effective_model in zip(loaded.models, item_ids(loaded), config_data["models"]):
-            models.append(_explain_model(resolved, loaded.config.seed, staging, ids, progress, timings, rows, effective_model))
+        for resolved, ids, effective_model, hook in zip(loaded.models, item_ids(loaded), config_data["models"], hooks):
+            models.append(_explain_model(resolved, loaded.config.seed, staging, ids, progress, timings, rows,
+                                         effective_model, hook))  # fmt: skip
         evidence = ev.Evidence(
             title=loaded.config.title, created=created, tool=ev.Tool(version=__version__), environment=environment(),
             config=config_data, config_sha256=loaded.sha256, artifacts=ev.hash_artifacts(staging), models=models,
