@@ -104,7 +104,8 @@ def _print_summary(result: "RunResult") -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    # Piped output gets a fixed, roomy width so ids are not cut; a terminal uses its own.
+    console = Console(width=None if sys.stdout.isatty() else 120)
     table = Table(title="Summary", title_justify="left")
     for column in ("model", "item", "top label", "probability", "status", "time in model"):
         table.add_column(column, justify="right" if column in ("probability", "time in model") else "left")

@@ -319,16 +319,20 @@ def _image_label(
             )
         weights[seg] = feature.weight
         ranked.append((rank, seg, feature.weight))
-    supporting = [entry for entry in ranked if entry[2] > 0][:num_features]
     strongest = ranked[:num_features]
+    # Only superpixels from the table below, so every number on a figure can be looked up there.
+    supporting = [entry for entry in strongest if entry[2] > 0]
     limit = float(np.max(np.abs(weights))) if weights.size else 0.0
     quoted = f"\u2018{exp.label}\u2019"
     block = _label_numbers(exp, probability)
     block["figures"] = [
         _figure(
             figures.positive_mask_png(image, segments, supporting),
-            f"Superpixels supporting {quoted} ({len(supporting)} strongest shown, numbered by rank)",
-            f"Supporting {quoted}: {len(supporting)} strongest" if supporting else f"No superpixel supports {quoted}",
+            f"Superpixels supporting {quoted}: the {len(supporting)} of the {len(strongest)} strongest with a positive "
+            "weight, numbered by rank",
+            f"Supporting {quoted}: {len(supporting)} of the top {len(strongest)}"
+            if supporting
+            else f"None of the top {len(strongest)} supports {quoted}",
         ),
         _figure(
             figures.for_against_png(image, segments, strongest),
