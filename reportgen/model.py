@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import tempfile
 import time
 import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
@@ -31,9 +34,37 @@ def _version_tuple(text: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    # TensorFlow's C++ start-up (CUDA probing on a machine without a GPU) writes straight to file
+    # descriptor 2, before TF_CPP_MIN_LOG_LEVEL applies. Hold it back; show it only if importing fails.
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        failed = False
+        try:
+            yield
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            if failed:
+                sink.seek(0)
+                sys.stderr.write(sink.read().decode("utf-8", "replace"))
+
+
 def import_keras() -> Any:
     """Import Keras 3 on TensorFlow, refusing versions whose safe_mode cannot be trusted."""
     _quiet_tensorflow()
+    if "tensorflow" not in sys.modules:
+        with _native_stderr_silenced():
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()  # the device probe, while its chatter is held back
     import keras
 
     if _version_tuple(keras.__version__) < MIN_KERAS:
