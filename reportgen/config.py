@@ -134,6 +134,7 @@ class ModelEntry(_Strict):
     classes: Optional[list[str]] = Field(default=None, min_length=1)
     classes_file: Optional[str] = None
     output: Literal["auto", "probabilities", "logits", "sigmoid"] = "auto"
+    output_name: Optional[str] = Field(default=None, min_length=1)
     preprocess: Preprocess = Field(default_factory=Preprocess)
     inputs: list[str] = Field(min_length=1)
     explain: Explain = Field(default_factory=Explain)

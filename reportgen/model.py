@@ -110,15 +110,36 @@ def load_model(path: Path, rel: str) -> Any:
             # Keras' own advice (safe_mode=False) is exactly what reportgen must never do.
             raise ModelError(f"{rel}: refused: the model holds a Lambda layer with Python code, which reportgen never runs") from None
         raise ModelError(f"{rel}: cannot load the model: {text}") from None
-    if len(model.inputs) != 1:
-        raise ModelError(f"{rel}: the model has {len(model.inputs)} inputs; reportgen explains models with one input")
-    if len(model.outputs) != 1:
-        raise ModelError(f"{rel}: the model has {len(model.outputs)} outputs; reportgen explains models with one output")
     return model
 
 
+def _tensor_name(tensor: Any) -> str:
+    history = getattr(tensor, "_keras_history", None)
+    return history.operation.name if history is not None else str(getattr(tensor, "name", "?"))
+
+
+def select_output(model: Any, output_name: Optional[str], rel: str) -> Any:
+    """The model reduced to its one input and the output to explain (`output_name` among several)."""
+    if len(model.inputs) != 1:
+        shown = ", ".join(f"{_tensor_name(t)} {tuple(t.shape[1:])}" for t in model.inputs)
+        raise ModelError(f"{rel}: the model has {len(model.inputs)} inputs ({shown}); reportgen explains models with one input")
+    names = [_tensor_name(t) for t in model.outputs]
+    if output_name is None:
+        if len(names) > 1:
+            raise ModelError(f"{rel}: the model has {len(names)} outputs ({', '.join(names)}); set output_name to the one to explain")
+        return model
+    if output_name not in names:
+        raise ModelError(f"{rel}: output_name '{output_name}' is not an output of the model (it has: {', '.join(names)})")
+    if len(names) == 1:
+        return model
+    keras = import_keras()
+    return keras.Model(model.inputs, model.outputs[names.index(output_name)], name=f"{model.name}_{output_name}")
+
+
 def _last_activation(model: Any) -> str:
-    layer = model.layers[-1] if model.layers else None
+    # The layer that produces the (selected) output, which need not be the last one listed.
+    history = getattr(model.outputs[0], "_keras_history", None)
+    layer = history.operation if history is not None else (model.layers[-1] if model.layers else None)
     name = type(layer).__name__ if layer is not None else ""
     if name == "Softmax":
         return "softmax"
@@ -182,7 +203,10 @@ class Predictor:
             if n < self.batch_size:
                 self._buffer[n:] = 0.0
             began = time.perf_counter()
-            raw = self._fn(self._buffer).numpy()
+            with warnings.catch_warnings():
+                # Keras-2-era functional models warn that a tensor is not their ['input_1'] list: harmless.
+                warnings.simplefilter("ignore", UserWarning)
+                raw = self._fn(self._buffer).numpy()
             self.model_seconds += time.perf_counter() - began
             outputs.append(raw[:n].astype(np.float64))
         return self.transform(np.concatenate(outputs, axis=0))

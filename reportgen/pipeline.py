@@ -113,6 +113,7 @@ class _ImageModelRun:
             model = build_application(entry.application, weights, resolved.rel_path)
         else:
             model = km.load_model(resolved.path, resolved.rel_path)
+        model = km.select_output(model, entry.output_name, resolved.rel_path)
         info = km.inspect(model)
         rel = resolved.rel_path
         if len(info.input_shape) != 3 or info.input_shape[-1] not in (1, 3):

@@ -66,3 +66,39 @@ def test_predictor_pads_and_matches_direct_call():
     direct = model(batch, training=False).numpy()
     assert np.allclose(predictor(batch), direct, atol=1e-6)
     assert predictor(batch[:1]).shape == (1, 3)
+
+
+def _two_headed():
+    import keras
+
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.GlobalAveragePooling2D()(inputs)
+    cls = keras.layers.Dense(3, activation="softmax", name="cls")(x)
+    box = keras.layers.Dense(4, name="box")(x)
+    return keras.Model(inputs, [cls, box])
+
+
+def test_output_name_picks_one_output():
+    model = km.select_output(_two_headed(), "cls", "m.keras")
+    info = km.inspect(model)
+    assert info.num_outputs == 3 and info.activation == "softmax"
+    assert km.inspect(km.select_output(_two_headed(), "box", "m.keras")).activation == "linear"
+
+
+def test_several_outputs_need_output_name():
+    with pytest.raises(ModelError) as info:
+        km.select_output(_two_headed(), None, "m.keras")
+    assert str(info.value) == "m.keras: the model has 2 outputs (cls, box); set output_name to the one to explain"
+    with pytest.raises(ModelError) as info:
+        km.select_output(_two_headed(), "boxes", "m.keras")
+    assert "output_name 'boxes' is not an output of the model (it has: cls, box)" in str(info.value)
+
+
+def test_several_inputs_are_refused_with_what_the_model_has():
+    import keras
+
+    a, b = keras.Input((4,), name="image"), keras.Input((2,), name="meta")
+    model = keras.Model([a, b], keras.layers.Dense(2)(keras.layers.Concatenate()([a, b])))
+    with pytest.raises(ModelError) as info:
+        km.select_output(model, None, "m.keras")
+    assert "the model has 2 inputs (image (4,), meta (2,))" in str(info.value)
