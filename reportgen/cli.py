@@ -64,7 +64,7 @@ def main_options(
 
 
 def _run_config(config_path: Path, out: Optional[Path]) -> int:
-    from reportgen import config as cfg
+    from reportgen import resolve as cfg
     from reportgen import pipeline
 
     loaded = cfg.load(config_path, out)
@@ -185,7 +185,7 @@ def validate(
     """Check the config and that every file it names exists, without loading any model."""
 
     def action() -> int:
-        from reportgen import config as cfg
+        from reportgen import resolve as cfg
         from reportgen.pipeline import check_output_dir, count_items
 
         loaded = cfg.load(config)

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import difflib
-import glob
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from reportgen.applications import APPLICATIONS, SCALE_MODULES, did_you_mean, keras_models_dir
+from reportgen.applications import APPLICATIONS, SCALE_MODULES, did_you_mean
 from reportgen.errors import ConfigError
-from reportgen.evidence import sha256_bytes
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -67,6 +63,7 @@ class Explain(_Strict):
     hide_color: HideColor = 0
     segmentation: Segmentation = Field(default_factory=Segmentation)
     batch_size: int = Field(default=64, ge=1, le=4096)
+    bow: bool = True  # text models: one weight per distinct word (True) or per position (False)
 
     @field_validator("hide_color", mode="before")
     @classmethod
@@ -125,6 +122,26 @@ class Preprocess(_Strict):
         return value
 
 
+class TextInput(_Strict):
+    text: str
+
+
+class FileInput(_Strict):
+    file: str = Field(min_length=1)
+
+
+class TableInput(_Strict):
+    table: str = Field(min_length=1)  # a .csv or .jsonl file, one text per row
+    column: str = Field(default="text", min_length=1)
+    id_column: Optional[str] = None
+    limit: Optional[int] = Field(default=None, ge=1)
+
+
+InputEntry = Union[str, TextInput, FileInput, TableInput]
+IMAGE_ONLY_EXPLAIN = ("hide_color", "segmentation")
+TEXT_ONLY_EXPLAIN = ("bow",)
+
+
 class ModelEntry(_Strict):
     name: str = Field(min_length=1)
     kind: Literal["image", "text"] = "image"
@@ -136,13 +153,21 @@ class ModelEntry(_Strict):
     output: Literal["auto", "probabilities", "logits", "sigmoid"] = "auto"
     output_name: Optional[str] = Field(default=None, min_length=1)
     preprocess: Preprocess = Field(default_factory=Preprocess)
-    inputs: list[str] = Field(min_length=1)
+    tokenizer: str = "words"  # text models: words | chars | regex:<pattern>
+    inputs: list[InputEntry] = Field(min_length=1)
     explain: Explain = Field(default_factory=Explain)
+
+    @field_validator("tokenizer")
+    @classmethod
+    def _check_tokenizer(cls, value: str) -> str:
+        from reportgen.tokens import check_spec
+
+        check_spec(value)  # one definition of what a tokenizer spec is, and one message
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> "ModelEntry":
-        if self.kind == "text":
-            raise ValueError("kind: text is not supported by this version of reportgen yet (image models only)")
+        self._check_kind_keys()
         if self.classes is not None and self.classes_file is not None:
             raise ValueError("give classes or classes_file, not both")
         if self.classes is not None and len(set(self.classes)) != len(self.classes):
@@ -164,6 +189,22 @@ class ModelEntry(_Strict):
         return self
 
 
+    def _check_kind_keys(self) -> None:
+        # Keys that only mean something for the other kind of model are mistakes, not silently ignored.
+        if self.kind == "text":
+            wrong = [k for k in IMAGE_ONLY_EXPLAIN if k in self.explain.model_fields_set]
+            wrong += ["preprocess"] * ("preprocess" in self.model_fields_set) + ["application"] * (self.application is not None)
+            if wrong:
+                raise ValueError(f"'{wrong[0]}' is for image models; this model is kind: text")
+        else:
+            wrong = [k for k in TEXT_ONLY_EXPLAIN if k in self.explain.model_fields_set]
+            wrong += ["tokenizer"] * ("tokenizer" in self.model_fields_set)
+            wrong += [type(i).__name__ for i in self.inputs if isinstance(i, (TextInput, TableInput))]
+            if wrong:
+                key = {"TextInput": "inputs: text", "TableInput": "inputs: table"}.get(wrong[0], wrong[0])
+                raise ValueError(f"'{key}' is for text models; this model is kind: image")
+
+
 class Config(_Strict):
     title: str = "Model trust report"
     output: str = "report"
@@ -180,43 +221,13 @@ class Config(_Strict):
         return self
 
 
-@dataclass(frozen=True)
-class InputFile:
-    """One input named by the config: its absolute path and its path relative to the config folder."""
-
-    path: Path
-    rel: str
-
-
-@dataclass(frozen=True)
-class ResolvedModel:
-    """A model entry with its files found: absolute paths and the expanded list of inputs."""
-
-    entry: ModelEntry
-    path: Path
-    rel_path: str
-    classes: Optional[list[str]]
-    inputs: list[InputFile]
-
-
-@dataclass(frozen=True)
-class LoadedConfig:
-    """A validated config, with where it came from and every file it names."""
-
-    config: Config
-    path: Path
-    folder: Path
-    sha256: str
-    models: list[ResolvedModel]
-    output_dir: Path
-
-
 def _where(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("literal['image_mean','superpixel_mean']", "int", "list[int]", "str", "function-after"):
+        elif part in ("literal['image_mean','superpixel_mean']", "int", "list[int]", "str", "function-after",
+                      "TextInput", "FileInput", "TableInput"):  # fmt: skip
             continue  # pydantic's union branch names are noise to a user
         else:
             out += ("." if out else "") + str(part)
@@ -224,7 +235,7 @@ def _where(loc: tuple[Any, ...]) -> str:
 
 
 def _known_keys() -> set[str]:
-    classes = (Config, ModelEntry, Preprocess, Explain, Segmentation)
+    classes = (Config, ModelEntry, Preprocess, Explain, Segmentation, TextInput, FileInput, TableInput)
     return {name for cls in classes for name in cls.model_fields}
 
 
@@ -267,104 +278,6 @@ def parse(text: str, name: str) -> Config:
         return Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_format_errors(name, exc)) from None
-
-
-def _rel(path: Path, folder: Path) -> str:
-    try:
-        return path.relative_to(folder).as_posix()
-    except ValueError:
-        return path.as_posix()
-
-
-def _expand_inputs(patterns: list[str], folder: Path, name: str, key: str) -> list[InputFile]:
-    found: list[InputFile] = []
-    seen: set[Path] = set()
-    for i, pattern in enumerate(patterns):
-        where = f"{name}: {key}.inputs[{i}]"
-        if glob.has_magic(pattern):
-            matches = sorted(Path(p) for p in glob.glob(str(folder / pattern), recursive=True))
-            matches = [p for p in matches if p.is_file()]
-            if not matches:
-                raise ConfigError(f"{where}: '{pattern}' matches no file")
-        else:
-            path = folder / pattern
-            if not path.is_file():
-                raise ConfigError(f"{where}: '{pattern}' does not exist")
-            matches = [path]
-        for match in matches:
-            absolute = match.resolve()
-            if absolute not in seen:
-                seen.add(absolute)
-                found.append(InputFile(absolute, _rel(match, folder)))
-    return found
-
-
-def _read_classes_file(path: Path, name: str, key: str) -> list[str]:
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except FileNotFoundError:
-        raise ConfigError(f"{name}: {key}.classes_file: '{path.name}' does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{name}: {key}.classes_file: cannot read: {exc}") from None
-    classes = [line.strip() for line in lines if line.strip()]
-    if not classes:
-        raise ConfigError(f"{name}: {key}.classes_file: the file lists no classes")
-    return classes
-
-
-def resolve(config: Config, path: Path) -> list[ResolvedModel]:
-    """Find every file the config names; a missing file or an empty glob is a ConfigError."""
-    folder = path.parent
-    name = path.name
-    models = []
-    for i, entry in enumerate(config.models):
-        key = f"models[{i}]"
-        hook_file = (entry.preprocess.hook or "").rpartition(":")[0]
-        if hook_file.endswith(".py") and not (folder / hook_file).is_file():
-            raise ConfigError(f"{name}: {key}.preprocess.hook: '{hook_file}' does not exist")
-        if entry.application is not None and entry.weights == "imagenet":
-            # Looked for (and verified) when the model is built: a missing file fails that model only.
-            file_name = APPLICATIONS[entry.application].file_name
-            model_path, rel_path = keras_models_dir() / file_name, f"imagenet:{file_name}"
-        else:
-            given, what = (entry.weights, "weights") if entry.application is not None else (entry.path, "path")
-            model_path = folder / given
-            if model_path.suffix.lower() not in MODEL_SUFFIXES:
-                raise ConfigError(f"{name}: {key}.{what}: '{given}' is not a .keras or .h5 file")
-            if not model_path.is_file():
-                raise ConfigError(f"{name}: {key}.{what}: '{given}' does not exist")
-            model_path, rel_path = model_path.resolve(), _rel(model_path, folder)
-        classes = entry.classes
-        if entry.classes_file is not None:
-            classes = _read_classes_file(folder / entry.classes_file, name, key)
-        inputs = _expand_inputs(entry.inputs, folder, name, key)
-        models.append(ResolvedModel(entry, model_path, rel_path, classes, inputs))
-    return models
-
-
-def load(path: Path, output: Optional[Path] = None) -> LoadedConfig:
-    """Read, validate and resolve a config file; `output` overrides its `output` key."""
-    name = path.name
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{name}: not valid UTF-8 (byte offset {exc.start})") from None
-    config = parse(text, name)
-    folder = path.resolve().parent
-    # The config's own output is relative to its folder; one given on the command line, to the cwd.
-    if output is not None:
-        config = config.model_copy(update={"output": str(output)})
-        output_dir = output.resolve()
-    else:
-        output_dir = (folder / config.output).resolve()
-    models = resolve(config, folder / path.name)
-    return LoadedConfig(config, folder / path.name, folder, sha256_bytes(raw), models, output_dir)
 
 
 def effective(config: Config) -> dict[str, Any]:

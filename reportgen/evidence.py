@@ -18,7 +18,7 @@ TIMINGS_FILE = "timings.json"
 ARTIFACTS_DIR = "artifacts"
 
 # Keys that only exist for one kind of item: left out of the JSON when unset.
-_OPTIONAL_KEYS = {"image", "segments", "tokens", "text", "row"}
+_OPTIONAL_KEYS = {"image", "segments", "tokens", "text", "row", "positions"}
 
 
 class _Record(BaseModel):
@@ -35,6 +35,7 @@ class Prediction(_Record):
 class Feature(_Record):
     feature: Union[int, str]
     weight: float
+    positions: list[int] | None = None  # text items: indices into tokens this feature covers
 
 
 class Explanation(_Record):
@@ -51,6 +52,7 @@ class InputRef(_Record):
     path: str | None
     sha256: str
     text: str | None = None
+    row: int | None = None
 
 
 class Token(_Record):

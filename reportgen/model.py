@@ -81,6 +81,7 @@ class ModelInfo:
     input_shape: tuple[Optional[int], ...]  # without the batch dimension
     num_outputs: int  # width of the output layer
     activation: str  # softmax | sigmoid | linear | unknown
+    input_dtype_is_string: bool = False  # a text model taking raw strings
 
 
 def _check_container(path: Path, rel: str) -> None:
@@ -150,13 +151,21 @@ def _last_activation(model: Any) -> str:
     return fn_name if fn_name in ("softmax", "sigmoid", "linear") else "unknown"
 
 
+def takes_strings(model: Any) -> bool:
+    """True for a model whose input is raw text (a string tensor)."""
+    return "string" in str(model.inputs[0].dtype)
+
+
 def inspect(model: Any) -> ModelInfo:
     """The model's input shape, output width and last activation."""
     input_shape = tuple(model.inputs[0].shape[1:])
     output_shape = tuple(model.outputs[0].shape[1:])
+    if len(output_shape) > 1 and all(d == 1 for d in output_shape[:-1]):
+        # e.g. (1, k) from a string input of shape (1,): the same k scores, with a singleton axis.
+        output_shape = output_shape[-1:]
     if len(output_shape) != 1 or output_shape[0] is None:
         raise ModelError(f"the model's output has shape {output_shape}; expected one score per class")
-    return ModelInfo(input_shape, int(output_shape[0]), _last_activation(model))
+    return ModelInfo(input_shape, int(output_shape[0]), _last_activation(model), takes_strings(model))
 
 
 def output_transform(mode: str, info: ModelInfo, rel: str) -> tuple[str, Callable[[np.ndarray], np.ndarray], int]:
@@ -188,10 +197,12 @@ class Predictor:
         self.transform = transform
         self.model_seconds = 0.0
         shape = (batch_size, *model.inputs[0].shape[1:])
-        spec = tf.TensorSpec(shape, tf.float32)
+        strings = takes_strings(model)
+        spec = tf.TensorSpec(shape, tf.string if strings else tf.float32)
         # A fixed input signature: one trace, whatever the number of samples; the last batch is padded.
         self._fn = tf.function(lambda x: model(x, training=False), input_signature=[spec], reduce_retracing=True)
-        self._buffer = np.zeros(shape, np.float32)
+        self._buffer = np.full(shape, "", dtype=object) if strings else np.zeros(shape, np.float32)
+        self._padding = "" if strings else 0.0
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """Probabilities for a batch of model inputs of any length."""
@@ -201,12 +212,12 @@ class Predictor:
             n = len(chunk)
             self._buffer[:n] = chunk
             if n < self.batch_size:
-                self._buffer[n:] = 0.0
+                self._buffer[n:] = self._padding
             began = time.perf_counter()
             with warnings.catch_warnings():
                 # Keras-2-era functional models warn that a tensor is not their ['input_1'] list: harmless.
                 warnings.simplefilter("ignore", UserWarning)
                 raw = self._fn(self._buffer).numpy()
             self.model_seconds += time.perf_counter() - began
-            outputs.append(raw[:n].astype(np.float64))
+            outputs.append(raw[:n].reshape(n, -1).astype(np.float64))  # singleton axes dropped
         return self.transform(np.concatenate(outputs, axis=0))

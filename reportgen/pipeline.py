@@ -13,12 +13,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-import numpy as np
-
 from reportgen import __version__
 from reportgen import evidence as ev
-from reportgen.config import LoadedConfig, ResolvedModel, effective
-from reportgen.errors import ConfigError, ModelError, ReportgenError, describe
+from reportgen.config import effective
+from reportgen.errors import ConfigError, ReportgenError, describe
+from reportgen.resolve import LoadedConfig, ResolvedModel
 
 # Distributions whose versions every evidence record states.
 ENVIRONMENT_PACKAGES = [
@@ -86,109 +85,12 @@ def check_output_dir(out: Path) -> None:
         raise ConfigError(f"{out}: exists and is not a reportgen report folder; refusing to replace it")
 
 
-def _write_png(path: Path, array: np.ndarray) -> None:
-    from PIL import Image
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if array.dtype == np.uint8:
-        Image.fromarray(array, "RGB").save(path, format="PNG")
-    else:
-        # 16-bit label map: values 0..S-1 survive exactly.
-        Image.fromarray(array.astype(np.uint16)).save(path, format="PNG")
-
-
-class _ImageModelRun:
-    """One image model: loaded and compiled once, then asked to explain each of its inputs."""
-
-    def __init__(self, resolved: ResolvedModel, seed: int, hook: Optional[Callable[..., Any]] = None) -> None:
-        from reportgen import model as km
-
-        entry = resolved.entry
-        self.resolved = resolved
-        self.seed = seed
-        if entry.application is not None:
-            from reportgen.applications import build_application
-
-            weights = "imagenet" if entry.weights == "imagenet" else resolved.path
-            model = build_application(entry.application, weights, resolved.rel_path)
-        else:
-            model = km.load_model(resolved.path, resolved.rel_path)
-        model = km.select_output(model, entry.output_name, resolved.rel_path)
-        info = km.inspect(model)
-        rel = resolved.rel_path
-        if len(info.input_shape) != 3 or info.input_shape[-1] not in (1, 3):
-            raise ModelError(f"{rel}: the model takes inputs of shape {info.input_shape}; an image model takes (height, width, 1 or 3)")
-        height, width, channels = info.input_shape
-        size = entry.preprocess.size
-        if size is None:
-            if height is None or width is None:
-                raise ModelError(f"{rel}: the model accepts any image size; set preprocess.size")
-            size = (int(height), int(width))
-        elif (height, width) != (None, None) and tuple(size) != (height, width):
-            raise ModelError(f"{rel}: preprocess.size is {list(size)} but the model takes {height}x{width} images")
-        color = entry.preprocess.color or ("grayscale" if channels == 1 else "rgb")
-        if color == "rgb" and channels == 1:
-            raise ModelError(f"{rel}: preprocess.color is rgb but the model takes one channel (grayscale)")
-        mode, transform, n_classes = km.output_transform(entry.output, info, rel)
-        classes = resolved.classes
-        if classes is None and entry.application is not None and n_classes == 1000:
-            from reportgen.applications import imagenet_classes
-
-            classes = imagenet_classes()
-        classes = classes or [str(i) for i in range(n_classes)]
-        if len(classes) != n_classes:
-            extra = " (one sigmoid unit: two classes, negative first)" if info.num_outputs == 1 and mode == "sigmoid" else ""
-            raise ModelError(f"{rel}: {len(classes)} class names given but the model has {n_classes} outputs{extra}")
-        self.size, self.color, self.channels, self.classes = tuple(size), color, int(channels), classes
-        self.output_mode = mode
-        self.predictor = km.Predictor(model, transform, entry.explain.batch_size)
-        self.to_input = self._input_fn(hook)
-
-    def _input_fn(self, hook: Optional[Callable[..., Any]]) -> Callable[[np.ndarray], np.ndarray]:
-        """uint8 RGB batch -> model input: the hook, a keras.applications preprocess_input, or plain scaling."""
-        from reportgen.inputs import scale_batch
-
-        preprocess = self.resolved.entry.preprocess
-        if hook is not None:
-            from reportgen.hooks import call_image_hook
-
-            shape = (*self.size, self.channels)
-            return lambda batch: call_image_hook(hook, batch, preprocess.hook, shape)
-        if preprocess.scale in ("unit", "symmetric", "raw"):
-            return lambda batch: scale_batch(batch, preprocess.scale, self.channels)
-        from reportgen.applications import scale_fn
-
-        keras_scale = scale_fn(preprocess.scale)  # converts the uint8 batch to float32 itself
-        return lambda batch: keras_scale(batch[..., : self.channels])
-
-    def effective_settings(self) -> dict[str, Any]:
-        """Settings read off the model, to complete the effective config."""
-        return {
-            "size": list(self.size), "color": self.color, "output": self.output_mode,
-            "top_labels": min(self.resolved.entry.explain.top_labels, len(self.classes)),
-        }  # fmt: skip
-
-    def explain(self, image: np.ndarray) -> Any:
-        """Explain one image; the timings include the model's share."""
-        from reportgen.explain.image import explain_image
-
-        entry = self.resolved.entry
-        settings = entry.explain.model_copy(update={"top_labels": min(entry.explain.top_labels, len(self.classes))})
-        before = self.predictor.model_seconds
-        predict = lambda batch: self.predictor(self.to_input(batch))  # noqa: E731
-        result = explain_image(image, predict, self.classes, settings, self.seed)
-        result.timings["model_s"] = self.predictor.model_seconds - before
-        result.timings["perturb_s"] = max(0.0, result.timings["total_s"] - result.timings["segmentation_s"]
-                                          - result.timings["fit_s"] - result.timings["model_s"])  # fmt: skip
-        return result
-
-
 def _explain_model(
     resolved: ResolvedModel, seed: int, staging: Path, ids: list[str], progress: Optional[ProgressFn],
     timings: dict[str, dict[str, float]], rows: list[SummaryRow], effective_model: dict[str, Any],
     hook: Optional[Callable[..., Any]] = None,
 ) -> ev.ModelRecord:  # fmt: skip
-    from reportgen.inputs import load_image
+    from reportgen.runners import make_runner
 
     entry = resolved.entry
     record = ev.ModelRecord(
@@ -196,54 +98,52 @@ def _explain_model(
         sha256=ev.sha256_file(resolved.path) if resolved.path.is_file() else None,  # imagenet weights may be missing
         classes=list(resolved.classes or []), status="ok",
     )  # fmt: skip
-    hashes = [ev.sha256_file(f.path) for f in resolved.inputs]
+
+    def fail(item_id: str, ref: ev.InputRef, message: str) -> None:
+        record.items.append(ev.Item(id=item_id, status="error", error=message, input=ref))
+        rows.append(SummaryRow(entry.name, item_id, "error", error=message))
+        if progress:
+            progress(entry.name, item_id, "error")
+
     try:
-        runner = _ImageModelRun(resolved, seed, hook)
+        runner = make_runner(resolved, seed, hook)
     except ReportgenError as exc:
         record.status, record.error = "error", str(exc)
-        for item_id, input_file, sha in zip(ids, resolved.inputs, hashes):
-            record.items.append(ev.Item(id=item_id, status="error", error="not explained: the model could not be used",
-                                        input=ev.InputRef(path=input_file.rel, sha256=sha)))  # fmt: skip
-            rows.append(SummaryRow(entry.name, item_id, "error", error="model failed"))
-            if progress:
-                progress(entry.name, item_id, "error")
+        for item_id, spec in zip(ids, resolved.inputs):
+            fail(item_id, _input_ref(spec, None), "not explained: the model could not be used")
         return record
     record.classes = list(runner.classes)
-    effective_model["preprocess"].update(size=list(runner.size), color=runner.color)
-    effective_model["output"] = runner.output_mode
-    effective_model["explain"]["top_labels"] = runner.effective_settings()["top_labels"]
-    effective_model["classes"] = list(runner.classes)
+    runner.complete(effective_model)
 
-    for item_id, input_file, sha in zip(ids, resolved.inputs, hashes):
-        ref = ev.InputRef(path=input_file.rel, sha256=sha)
+    for item_id, spec in zip(ids, resolved.inputs):
+        sha = runner.input_sha256(spec)
         try:
-            image = load_image(input_file.path, input_file.rel, item_id, sha, runner.size, entry.preprocess.fit,
-                               runner.color == "grayscale").array  # fmt: skip
-            result = runner.explain(image)
+            fields, item_timings = runner.explain(spec, item_id, sha, staging)
         except ReportgenError as exc:
-            record.items.append(ev.Item(id=item_id, status="error", error=str(exc), input=ref))
-            rows.append(SummaryRow(entry.name, item_id, "error", error=str(exc)))
+            fail(item_id, _input_ref(spec, sha), str(exc))
+            continue
         except Exception as exc:  # an unexpected failure of one item must not sink the others
-            message = f"{input_file.rel}: explanation failed: {type(exc).__name__}: {describe(exc, input_file.path, input_file.rel)}"
-            record.items.append(ev.Item(id=item_id, status="error", error=message, input=ref))
-            rows.append(SummaryRow(entry.name, item_id, "error", error=message))
-        else:
-            image_rel = f"{ev.ARTIFACTS_DIR}/{item_id}/input.png"
-            segments_rel = f"{ev.ARTIFACTS_DIR}/{item_id}/segments.png"
-            _write_png(staging / image_rel, image)
-            _write_png(staging / segments_rel, result.segments)
-            record.items.append(ev.Item(
-                id=item_id, status="ok", input=ref, predictions=result.predictions,
-                explanations=result.explanations, image=image_rel, segments=segments_rel,
-            ))  # fmt: skip
-            timings[f"{entry.name}/{item_id}"] = {k: round(result.timings[k], 6) for k in
-                                                  ("segmentation_s", "perturb_s", "model_s", "fit_s", "total_s")}  # fmt: skip
-            top = result.predictions[0]
-            share = result.timings["model_s"] / result.timings["total_s"] if result.timings["total_s"] else None
-            rows.append(SummaryRow(entry.name, item_id, "ok", top["label"], top["probability"], share))
+            where = spec.rel or item_id
+            fail(item_id, _input_ref(spec, sha), f"{where}: explanation failed: {type(exc).__name__}: {describe(exc, spec.path, where)}")
+            continue
+        ref = _input_ref(spec, sha, fields.pop("text", None))
+        record.items.append(ev.Item(id=item_id, status="ok", input=ref, **fields))
+        timings[f"{entry.name}/{item_id}"] = item_timings
+        top = fields["predictions"][0]
+        share = item_timings["model_s"] / item_timings["total_s"] if item_timings["total_s"] else None
+        rows.append(SummaryRow(entry.name, item_id, "ok", top["label"], top["probability"], share))
         if progress:
-            progress(entry.name, item_id, record.items[-1].status)
+            progress(entry.name, item_id, "ok")
     return record
+
+
+def _input_ref(spec: Any, sha: Optional[str], text: Optional[str] = None) -> ev.InputRef:
+    if sha is None:
+        sha = ev.sha256_file(spec.path) if spec.path is not None and spec.text is None else \
+            ev.sha256_bytes((spec.text or "").encode("utf-8"))  # fmt: skip
+    if text is None and spec.text is not None:
+        text = spec.text
+    return ev.InputRef(path=spec.rel, sha256=sha, text=text, row=spec.row)
 
 
 def _publish(staging: Path, out: Path) -> None:
@@ -262,7 +162,7 @@ def item_ids(loaded: LoadedConfig) -> list[list[str]]:
     from reportgen.inputs import unique_ids
 
     taken: set[str] = set()
-    return [unique_ids([Path(f.rel).stem for f in m.inputs], taken) for m in loaded.models]
+    return [unique_ids([spec.name for spec in m.inputs], taken) for m in loaded.models]
 
 
 def count_items(loaded: LoadedConfig) -> int:

@@ -48,6 +48,27 @@ def colour_image(rgb: tuple[int, int, int], size: int = 48, background: int = 12
     return img
 
 
+POSITIVE_WORDS, NEGATIVE_WORDS = ["good", "great"], ["bad", "awful"]
+
+
+def build_sentiment_model():
+    """A real Keras text model taking raw strings: counts of good/great push 'positive', bad/awful 'negative'."""
+    import keras
+
+    inputs = keras.Input(shape=(1,), dtype="string")
+    vectorize = keras.layers.TextVectorization(
+        vocabulary=POSITIVE_WORDS + NEGATIVE_WORDS, output_mode="count", name="words"
+    )
+    dense = keras.layers.Dense(2, activation="softmax", name="sentiment")
+    model = keras.Model(inputs, dense(vectorize(inputs)), name="word_counter")
+    # Index 0 of a count vector is the out-of-vocabulary bucket: no weight.
+    kernel = np.zeros((5, 2), np.float32)
+    kernel[1:3, 1] = 2.0  # good, great -> positive
+    kernel[3:5, 0] = 2.0  # bad, awful -> negative
+    dense.set_weights([kernel, np.zeros(2, np.float32)])
+    return model
+
+
 @pytest.fixture(scope="session")
 def workspace(tmp_path_factory) -> Path:
     """A folder with a saved tiny model (.keras and .h5), images, and a config naming them."""
@@ -64,6 +85,15 @@ def workspace(tmp_path_factory) -> Path:
     Image.fromarray(colour_image((30, 40, 220), size=64)).save(root / "images" / "blue square.jpg", quality=95)
     (root / "images" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a png")
     (root / "models" / "garbage.keras").write_bytes(b"this is not a zip file")
+    build_sentiment_model().save(root / "models" / "sentiment.keras")
+    texts = root / "texts"
+    texts.mkdir()
+    (texts / "praise.txt").write_bytes("\ufeffA good phone, great screen, but the case is bad.".encode("utf-8"))
+    (texts / "latin1.txt").write_bytes("Caf\xe9 was awful".encode("latin-1"))
+    (texts / "blank.txt").write_text("  ...  \n", encoding="utf-8")
+    (root / "reviews.csv").write_text(
+        'id,review\nr1,"Awful, just awful. Bad sound."\nr2,"<script>alert(1)</script> good {{7*7}} value"\n', encoding="utf-8"
+    )
     return root
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from reportgen import config as cfg
+from reportgen import resolve
 from reportgen.errors import ConfigError
 
 MINIMAL = "models:\n  - name: m\n    path: models/colour.keras\n    inputs: [images/*.png]\n"
@@ -66,7 +67,7 @@ def test_paths_resolve_against_config_folder(workspace, tmp_path, monkeypatch):
 
     path = write_config(workspace, MINIMAL, "paths.yaml")
     monkeypatch.chdir(tmp_path)  # somewhere else entirely
-    loaded = cfg.load(path)
+    loaded = resolve.load(path)
     model = loaded.models[0]
     assert model.path == workspace / "models" / "colour.keras"
     assert [f.rel for f in model.inputs] == ["images/broken.png", "images/green_square.png", "images/red_square.png"]
@@ -90,7 +91,7 @@ def test_missing_files_are_config_errors(workspace, models, expected):
 
     path = write_config(workspace, f"models: {models}\n", "bad.yaml")
     with pytest.raises(ConfigError) as info:
-        cfg.load(path)
+        resolve.load(path)
     assert expected in str(info.value)
     assert info.value.exit_code == 2
 
@@ -100,7 +101,7 @@ def test_classes_file(workspace):
 
     (workspace / "labels.txt").write_text("red\ngreen\n\nblue\n", encoding="utf-8")
     path = write_config(workspace, MINIMAL.replace("inputs:", "classes_file: labels.txt\n    inputs:"), "cf.yaml")
-    assert cfg.load(path).models[0].classes == ["red", "green", "blue"]
+    assert resolve.load(path).models[0].classes == ["red", "green", "blue"]
 
 
 def test_output_override_is_relative_to_cwd(workspace, tmp_path, monkeypatch):
@@ -108,5 +109,5 @@ def test_output_override_is_relative_to_cwd(workspace, tmp_path, monkeypatch):
 
     path = write_config(workspace, MINIMAL, "out.yaml")
     monkeypatch.chdir(tmp_path)
-    loaded = cfg.load(path, Path("here"))
+    loaded = resolve.load(path, Path("here"))
     assert loaded.output_dir == tmp_path / "here"

@@ -17,7 +17,7 @@ def _documented() -> set[str]:
     return set(re.findall(r"^\| `([a-z_]+)` \|", text, flags=re.MULTILINE))
 
 
-@pytest.mark.parametrize("model", [cfg.Config, cfg.ModelEntry, cfg.Preprocess, cfg.Explain, cfg.Segmentation])
+@pytest.mark.parametrize("model", [cfg.Config, cfg.ModelEntry, cfg.Preprocess, cfg.Explain, cfg.Segmentation, cfg.TableInput, cfg.FileInput])
 def test_every_config_key_is_documented(model):
     missing = set(model.model_fields) - _documented()
     assert not missing, f"document these {model.__name__} keys in docs/config.md: {sorted(missing)}"

@@ -1,0 +1,192 @@
+"""One runner per kind of model: loaded and compiled once, then asked to explain each of its inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from reportgen import evidence as ev
+from reportgen.errors import InputError, ModelError
+from reportgen.resolve import InputSpec, ResolvedModel
+
+STAGES = ("segmentation_s", "perturb_s", "model_s", "fit_s", "total_s")
+
+
+class _Runner:
+    """What both kinds share: the model loaded safely, its output handling, classes and compiled predictor."""
+
+    def __init__(self, resolved: ResolvedModel, seed: int) -> None:
+        from reportgen import model as km
+
+        entry = resolved.entry
+        self.resolved, self.seed, self.rel = resolved, seed, resolved.rel_path
+        if entry.application is not None:
+            from reportgen.applications import build_application
+
+            weights = "imagenet" if entry.weights == "imagenet" else resolved.path
+            model = build_application(entry.application, weights, resolved.rel_path)
+        else:
+            model = km.load_model(resolved.path, resolved.rel_path)
+        self.model = km.select_output(model, entry.output_name, resolved.rel_path)
+        self.info = km.inspect(self.model)
+        self.output_mode, transform, n_classes = km.output_transform(entry.output, self.info, self.rel)
+        classes = resolved.classes
+        if classes is None and entry.application is not None and n_classes == 1000:
+            from reportgen.applications import imagenet_classes
+
+            classes = imagenet_classes()
+        classes = classes or [str(i) for i in range(n_classes)]
+        if len(classes) != n_classes:
+            one_unit = self.info.num_outputs == 1 and self.output_mode == "sigmoid"
+            extra = " (one sigmoid unit: two classes, negative first)" if one_unit else ""
+            raise ModelError(f"{self.rel}: {len(classes)} class names given but the model has {n_classes} outputs{extra}")
+        self.classes = list(classes)
+        self.settings = entry.explain.model_copy(update={"top_labels": min(entry.explain.top_labels, len(classes))})
+        self.predictor = km.Predictor(self.model, transform, entry.explain.batch_size)
+
+    def complete(self, effective_model: dict[str, Any]) -> None:
+        """Write what was read off the model into the effective config."""
+        effective_model["output"] = self.output_mode
+        effective_model["classes"] = list(self.classes)
+        effective_model["explain"]["top_labels"] = self.settings.top_labels
+
+    def _finish(self, result: Any, before: float) -> dict[str, float]:
+        timings = dict(result.timings)
+        timings["model_s"] = self.predictor.model_seconds - before
+        # What is left of the total besides segmentation, model and fit is building the perturbed inputs.
+        rest = timings["total_s"] - timings["segmentation_s"] - timings["fit_s"] - timings["model_s"]
+        timings["perturb_s"] = max(0.0, rest)
+        return {key: round(timings[key], 6) for key in STAGES}
+
+
+class ImageRunner(_Runner):
+    """An image classifier: images resized, preprocessed and explained with LimeImageExplainer."""
+
+    def __init__(self, resolved: ResolvedModel, seed: int, hook: Optional[Callable[..., Any]] = None) -> None:
+        super().__init__(resolved, seed)
+        entry, rel = resolved.entry, self.rel
+        if self.info.input_dtype_is_string:
+            raise ModelError(f"{rel}: the model takes text (a string input); set kind: text")
+        shape = self.info.input_shape
+        if len(shape) != 3 or shape[-1] not in (1, 3):
+            raise ModelError(f"{rel}: the model takes inputs of shape {shape}; an image model takes (height, width, 1 or 3)")
+        height, width, channels = shape
+        size = entry.preprocess.size
+        if size is None:
+            if height is None or width is None:
+                raise ModelError(f"{rel}: the model accepts any image size; set preprocess.size")
+            size = (int(height), int(width))
+        elif (height, width) != (None, None) and tuple(size) != (height, width):
+            raise ModelError(f"{rel}: preprocess.size is {list(size)} but the model takes {height}x{width} images")
+        color = entry.preprocess.color or ("grayscale" if channels == 1 else "rgb")
+        if color == "rgb" and channels == 1:
+            raise ModelError(f"{rel}: preprocess.color is rgb but the model takes one channel (grayscale)")
+        self.size, self.color, self.channels = tuple(size), color, int(channels)
+        self.to_input = self._input_fn(hook)
+
+    def _input_fn(self, hook: Optional[Callable[..., Any]]) -> Callable[[np.ndarray], np.ndarray]:
+        """uint8 RGB batch -> model input: the hook, a keras.applications preprocess_input, or plain scaling."""
+        from reportgen.inputs import scale_batch
+
+        preprocess = self.resolved.entry.preprocess
+        if hook is not None:
+            from reportgen.hooks import call_image_hook
+
+            shape = (*self.size, self.channels)
+            return lambda batch: call_image_hook(hook, batch, preprocess.hook, shape)
+        if preprocess.scale in ("unit", "symmetric", "raw"):
+            return lambda batch: scale_batch(batch, preprocess.scale, self.channels)
+        from reportgen.applications import scale_fn
+
+        keras_scale = scale_fn(preprocess.scale)  # converts the uint8 batch to float32 itself
+        return lambda batch: keras_scale(batch[..., : self.channels])
+
+    def complete(self, effective_model: dict[str, Any]) -> None:
+        super().complete(effective_model)
+        effective_model["preprocess"].update(size=list(self.size), color=self.color)
+
+    def input_sha256(self, spec: InputSpec) -> str:
+        assert spec.path is not None
+        return ev.sha256_file(spec.path)
+
+    def explain(self, spec: InputSpec, item_id: str, sha: str, staging: Path) -> tuple[dict[str, Any], dict[str, float]]:
+        """Explain one image; returns the item's fields and its timings; writes its artifacts."""
+        from reportgen.explain.image import explain_image
+        from reportgen.inputs import load_image
+
+        assert spec.path is not None and spec.rel is not None
+        entry = self.resolved.entry
+        image = load_image(spec.path, spec.rel, item_id, sha, self.size, entry.preprocess.fit, self.color == "grayscale")
+        before = self.predictor.model_seconds
+        result = explain_image(image.array, lambda b: self.predictor(self.to_input(b)), self.classes, self.settings, self.seed)
+        image_rel = f"{ev.ARTIFACTS_DIR}/{item_id}/input.png"
+        segments_rel = f"{ev.ARTIFACTS_DIR}/{item_id}/segments.png"
+        write_png(staging / image_rel, image.array)
+        write_png(staging / segments_rel, result.segments)
+        fields = {"predictions": result.predictions, "explanations": result.explanations,
+                  "image": image_rel, "segments": segments_rel}  # fmt: skip
+        return fields, self._finish(result, before)
+
+
+class TextRunner(_Runner):
+    """A text classifier that takes raw strings, explained with LimeTextExplainer."""
+
+    def __init__(self, resolved: ResolvedModel, seed: int) -> None:
+        super().__init__(resolved, seed)
+        if not self.info.input_dtype_is_string:
+            raise ModelError(
+                f"{self.rel}: the model takes {self.info.input_shape} numbers, not text; reportgen explains text models "
+                "that take raw strings (a TextVectorization layer inside the model)"
+            )
+        self.shape = tuple(int(d) if d is not None else 1 for d in self.info.input_shape)
+
+    def read_text(self, spec: InputSpec) -> str:
+        """The input's text: inline, a table row, or a UTF-8 file (a BOM is dropped)."""
+        if spec.text is not None:
+            return spec.text
+        assert spec.path is not None
+        data = spec.path.read_bytes()
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{spec.rel}: not valid UTF-8 (byte offset {exc.start})") from None
+
+    def input_sha256(self, spec: InputSpec) -> str:
+        if spec.path is not None and spec.text is None:
+            return ev.sha256_file(spec.path)
+        return ev.sha256_bytes((spec.text or "").encode("utf-8"))
+
+    def explain(self, spec: InputSpec, item_id: str, sha: str, staging: Path) -> tuple[dict[str, Any], dict[str, float]]:
+        """Explain one text; returns the item's fields and its timings."""
+        from reportgen.explain.text import explain_text
+
+        text = self.read_text(spec)
+
+        def predict(texts: list[str]) -> np.ndarray:
+            return self.predictor(np.array(texts, dtype=object).reshape((-1, *self.shape)))
+
+        before = self.predictor.model_seconds
+        result = explain_text(text, predict, self.classes, self.settings, self.seed, self.resolved.entry.tokenizer)
+        fields = {"predictions": result.predictions, "explanations": result.explanations, "tokens": result.tokens,
+                  "text": text}  # fmt: skip
+        return fields, self._finish(result, before)
+
+
+def write_png(path: Path, array: np.ndarray) -> None:
+    """Write an RGB uint8 image, or a label map as a 16-bit grayscale PNG (values survive exactly)."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if array.dtype == np.uint8:
+        Image.fromarray(array, "RGB").save(path, format="PNG")
+    else:
+        Image.fromarray(array.astype(np.uint16)).save(path, format="PNG")
+
+
+def make_runner(resolved: ResolvedModel, seed: int, hook: Optional[Callable[..., Any]]) -> _Runner:
+    """The runner for a model entry's kind."""
+    if resolved.entry.kind == "text":
+        return TextRunner(resolved, seed)
+    return ImageRunner(resolved, seed, hook)
