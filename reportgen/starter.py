@@ -15,7 +15,7 @@ import yaml
 from reportgen.config import IMAGE_SUFFIXES, MODEL_SUFFIXES
 from reportgen.errors import ModelError, UsageError
 
-SCALE_CHOICES = "unit 0..1 | symmetric -1..1 | raw 0..255 | a keras.applications module (mobilenet_v2, ...)"
+SCALE_CHOICES = "unit 0..1 | symmetric -1..1 | raw 0..255 | mobilenet_v2 etc. (keras.applications)"
 TEXT_NOTE = (
     "# NOTE: this version of reportgen does not run text models yet (kind: text); this config follows the\n"
     "# planned format (DESIGN.md, contract 1) and will run once text models are supported.\n"
@@ -29,11 +29,12 @@ _VALUE_PRESERVING = {
 
 # keras.applications models by the name Keras gives them -> the module whose preprocess_input they expect.
 _APPLICATION_NAMES = [
-    (r"mobilenet_[\d.]+_\d+", "mobilenet"), (r"mobilenetv2_[\d.]+_\d+", "mobilenet_v2"), (r"mobilenetv3(small|large)", "mobilenet_v3"),
-    (r"resnet(50|101|152)", "resnet"), (r"resnet(50|101|152)v2", "resnet_v2"), (r"inception_v3", "inception_v3"),
-    (r"inception_resnet_v2", "inception_resnet_v2"), (r"vgg16", "vgg16"), (r"vgg19", "vgg19"), (r"xception", "xception"),
-    (r"densenet(121|169|201)", "densenet"), (r"efficientnetb\d", "efficientnet"), (r"efficientnetv2-\w+", "efficientnet_v2"),
-    (r"nasnet_(mobile|large)", "nasnet"), (r"convnext_\w+", "convnext"),
+    (r"mobilenet_[\d.]+_\d+", "mobilenet"), (r"mobilenetv2_[\d.]+_\d+", "mobilenet_v2"),
+    (r"mobilenetv3(small|large)", "mobilenet_v3"), (r"resnet(50|101|152)", "resnet"),
+    (r"resnet(50|101|152)v2", "resnet_v2"), (r"inception_v3", "inception_v3"),
+    (r"inception_resnet_v2", "inception_resnet_v2"), (r"vgg16", "vgg16"), (r"vgg19", "vgg19"),
+    (r"xception", "xception"), (r"densenet(121|169|201)", "densenet"), (r"efficientnetb\d", "efficientnet"),
+    (r"efficientnetv2-\w+", "efficientnet_v2"), (r"nasnet_(mobile|large)", "nasnet"), (r"convnext_\w+", "convnext"),
 ]  # fmt: skip
 
 # Pixel conventions as (name, the range the model is fed) and the ranges a network usually wants inside.
@@ -202,7 +203,8 @@ def _guess_scale(model: Any) -> tuple[str, str]:
             if convention is None:
                 return "unit", f"CHECK: the model starts with {shown}, which fits no usual pixel range"
             lo, hi = dict(_CONVENTIONS)[convention]
-            return convention, f"the model starts with {shown}, so it takes pixels in {lo:g}..{hi:g} and scales them itself"
+            why = f"the model starts with {shown}, so it takes pixels in {lo:g}..{hi:g} and scales them itself"
+            return convention, why
         if kind not in _VALUE_PRESERVING:
             break
     return "unit", "a guess: the model has no scaling layer of its own; use the scaling it was trained with"
@@ -224,7 +226,8 @@ def inspect_model(path: Path, rel: Optional[str] = None) -> ModelFacts:
     model = _load(path, rel)
     if len(model.inputs) != 1:
         shown = ", ".join(f"{_tensor_name(t)} {tuple(t.shape[1:])}" for t in model.inputs)
-        raise ModelError(f"{rel}: the model has {len(model.inputs)} inputs ({shown}); reportgen explains models with one input")
+        n_inputs = len(model.inputs)
+        raise ModelError(f"{rel}: the model has {n_inputs} inputs ({shown}); reportgen explains models with one input")
     num_outputs, output_name, output_names, outputs_shown = len(model.outputs), None, [], []
     if num_outputs > 1:
         model, output_name, output_names, outputs_shown = _choose_output(model, rel)
@@ -243,7 +246,7 @@ def inspect_model(path: Path, rel: Optional[str] = None) -> ModelFacts:
     if output_name is not None:
         notes.append(f"output_name: the model has {num_outputs} outputs; the config explains {output_name}")
     if info.activation == "linear" and info.num_outputs == 1:
-        notes.append("the model has one linear output unit (a single logit): reportgen needs probabilities or one score per class")
+        notes.append("output: one linear unit (a single logit), which reportgen cannot turn into probabilities yet")
     elif info.activation == "unknown":
         notes.append("cannot tell the last layer's activation: check output (auto treats the outputs as probabilities)")
     if dtype == "string":
@@ -282,7 +285,7 @@ def _scalar(text: str) -> str:
 class _Lines:
     """YAML lines with their comments lined up in one column."""
 
-    COLUMN = 40
+    COLUMN = 36
 
     def __init__(self) -> None:
         self.rows: list[tuple[str, str]] = []
@@ -297,16 +300,18 @@ class _Lines:
         out = []
         for code, comment in self.rows:
             if comment:
-                code = f"{code.ljust(self.COLUMN - 1)} # {comment}" if len(code) < self.COLUMN - 1 else f"{code}  # {comment}"
+                code = f"{code.ljust(self.COLUMN - 2)}  # {comment}"
             out.append(code.rstrip())
         return "\n".join(out) + "\n"
 
 
 def _activation_comment(facts: ModelFacts) -> str:
-    resolved = {"softmax": "probabilities", "sigmoid": "sigmoid", "linear": "logits (softmax applied)"}
+    if facts.activation == "linear" and facts.output_width == 1:
+        return "CHECK: one linear unit (a single logit), which reportgen cannot turn into probabilities yet"
+    resolved = {"softmax": "probabilities", "sigmoid": "sigmoid", "linear": "logits, softmax applied"}
     if facts.activation in resolved:
-        return f"detected {facts.activation} last layer: {resolved[facts.activation]}; or probabilities | logits | sigmoid"
-    return "CHECK: last activation unknown, auto reads outputs as probabilities; or logits | sigmoid"
+        return f"auto | probabilities | logits | sigmoid; detected {facts.activation}: {resolved[facts.activation]}"
+    return "auto | probabilities | logits | sigmoid; CHECK: last activation unknown, auto reads probabilities"
 
 
 def starter_config(facts: ModelFacts, model_rel: str, inputs: list[str], title: str) -> str:
@@ -336,11 +341,16 @@ def starter_config(facts: ModelFacts, model_rel: str, inputs: list[str], title: 
     if facts.activation == "sigmoid" and facts.output_width == 1:
         y.note(4, "TODO: put your class names here, in output order (one sigmoid unit: two names, negative first)")
     else:
-        y.note(4, f"TODO: put your class names here, in output order (the model gives {n} score{'s' if n != 1 else ''})")
-    y.add(f"    classes: [{', '.join(f'class_{i}' for i in range(n))}]", "or classes_file: labels.txt (one name per line)")
+        scores = f"{n} score{'s' if n != 1 else ''}"
+        y.note(4, f"TODO: put your class names here, in output order (the model gives {scores})")
+    if n <= 12:
+        y.add(f"    classes: {_placeholder_classes(n)}", "or classes_file: labels.txt (one name per line)")
+    else:
+        y.note(4, "(or classes_file: labels.txt, one name per line)")
+        y.add(f"    classes: {_placeholder_classes(n)}")
     y.add("    output: auto", _activation_comment(facts))
     if text_model:
-        y.add(f"    tokenizer: {facts.tokenizer}", "words (word characters; CJK characters one by one) | chars | regex:<pattern>")
+        y.add(f"    tokenizer: {facts.tokenizer}", "words (CJK characters one by one) | chars | regex:<pattern>")
     else:
         y.add("    preprocess:")
         if facts.size is None:
@@ -355,7 +365,7 @@ def starter_config(facts: ModelFacts, model_rel: str, inputs: list[str], title: 
         y.add(f"      scale: {facts.scale}", SCALE_CHOICES)
         y.add("      # hook: mypkg.prep:fn", "instead of scale: (batch of uint8 RGB images) -> model input")
     if inputs:
-        y.add("    inputs:", "files and globs" + ("" if text_model else " (PNG, JPEG, BMP, GIF, TIFF, WebP)"))
+        y.add("    inputs:", "files and globs; or text: <a text>" if text_model else "files and globs (PNG, JPEG, ...)")
         for item in inputs:
             y.add(f"      - {_scalar(item)}")
     elif text_model:
@@ -369,14 +379,24 @@ def starter_config(facts: ModelFacts, model_rel: str, inputs: list[str], title: 
         y.note(6, "TODO: the images to explain")
         y.add("      - images/*.png")
     y.add("    explain:")
-    y.add(f"      num_samples: {5000 if text_model else 1000}", "perturbed samples per input: more is steadier and slower")
+    y.add(f"      num_samples: {5000 if text_model else 1000}", "perturbed samples per input: more is steadier, slower")
     y.add(f"      top_labels: {min(3, n)}", "explain the k most probable classes")
-    shown = "words shown in the report" if text_model else "superpixels shown in masks and tables (the surrogate uses all)"
-    y.add("      num_features: 10", shown)
-    if not text_model:
-        y.add("      hide_color: 0", "hidden superpixels painted black; 0-255, [r, g, b], image_mean, superpixel_mean")
+    if text_model:
+        y.add("      num_features: 10", "words shown in the report")
+    else:
+        y.add("      num_features: 10", "superpixels shown in masks and tables (the surrogate uses all)")
+        y.add("      hide_color: 0", "black: hides superpixels; 0-255 | [r, g, b] | image_mean | superpixel_mean")
         y.add("      segmentation: {algorithm: slic, n_segments: 50}", "or quickshift, felzenszwalb")
     return y.text()
+
+
+def _placeholder_classes(n: int) -> str:
+    """[class_0, class_1, ...] as a flow list, ten names a line when there are many."""
+    names = [f"class_{i}" for i in range(n)]
+    if n <= 12:
+        return f"[{', '.join(names)}]"
+    rows = [", ".join(names[i : i + 10]) for i in range(0, n, 10)]
+    return "[" + ",\n      ".join(rows) + "]"
 
 
 def _text_models_supported() -> bool:
@@ -393,18 +413,16 @@ def _relative(path: str, folder: Path) -> str:
         return Path(os.path.abspath(path)).as_posix()
 
 
-def _check_inputs(inputs: list[str], text_model: bool) -> list[str]:
-    seen, kept = set(), []
+def _check_inputs(inputs: list[str]) -> list[str]:
+    """The inputs, each once; a missing file or a glob that matches nothing is a UsageError."""
+    kept: list[str] = []
     for item in inputs:
         if glob.has_magic(item):
             if not any(Path(p).is_file() for p in glob.glob(item, recursive=True)):
                 raise UsageError(f"{item}: matches no file")
         elif not Path(item).is_file():
             raise UsageError(f"{item}: no such input file")
-        elif not text_model and Path(item).suffix.lower() not in IMAGE_SUFFIXES:
-            raise UsageError(f"{item}: not an image file ({', '.join(IMAGE_SUFFIXES)})")
-        if item not in seen:
-            seen.add(item)
+        if item not in kept:
             kept.append(item)
     return kept
 
@@ -435,15 +453,22 @@ class Starter:
 def write_starter(model: Path, inputs: list[str], out: Path, force: bool = False) -> Starter:
     """Inspect `model` and write a starter config at `out`; paths inside are relative to out's folder."""
     shown_out = out.as_posix()
+    if out.suffix.lower() not in (".yaml", ".yml"):
+        raise UsageError(f"{shown_out}: --out names the config file to write, a .yaml file")
     if out.is_dir():
         raise UsageError(f"{shown_out}: is a folder; --out names the config file to write")
     if out.exists() and not force:
         raise UsageError(f"{shown_out}: exists; use --force to overwrite it")
+    kept = _check_inputs(inputs)  # before loading the model: a typo should not cost TensorFlow's start-up
     facts = inspect_model(model, model.as_posix())
-    kept = _check_inputs(inputs, facts.kind == "text")
+    if facts.kind == "image":
+        for item in kept:
+            if not glob.has_magic(item) and Path(item).suffix.lower() not in IMAGE_SUFFIXES:
+                raise UsageError(f"{item}: not an image file ({', '.join(IMAGE_SUFFIXES)})")
     folder = out.absolute().parent
     model_rel = _relative(str(model), folder)
-    text = starter_config(facts, model_rel, [_relative(i, folder) for i in kept], f"{Path(model_rel).stem} trust report")
+    title = f"{Path(model_rel).stem} trust report"
+    text = starter_config(facts, model_rel, [_relative(i, folder) for i in kept], title)
     notes = list(facts.notes)
     if facts.kind == "text" and not _text_models_supported():
         text = TEXT_NOTE + text

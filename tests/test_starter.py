@@ -54,7 +54,10 @@ def models(tmp_path_factory) -> Path:
     keras.Model([a, b], keras.layers.Dense(2)(keras.layers.Concatenate()([a, b]))).save(folder / "two_inputs.keras")
     image = keras.Input((8, 8, 3))
     flat = keras.layers.Flatten()(image)
-    heads = [keras.layers.Dense(2, name="species")(flat), keras.layers.Dense(3, activation="softmax", name="colour")(flat)]
+    heads = [
+        keras.layers.Dense(2, name="species")(flat),
+        keras.layers.Dense(3, activation="softmax", name="colour")(flat),
+    ]
     keras.Model(image, heads).save(folder / "two_outputs.keras")
     return folder
 
@@ -65,7 +68,8 @@ def _loaded(text: str) -> dict:
 
 def test_rgb_softmax_model(models):
     facts = inspect_model(models / "colour_rgb.keras")
-    assert (facts.kind, facts.size, facts.color, facts.activation, facts.num_classes) == ("image", (16, 16), "rgb", "softmax", 3)
+    read = (facts.kind, facts.size, facts.color, facts.activation, facts.num_classes)
+    assert read == ("image", (16, 16), "rgb", "softmax", 3)
     text = starter_config(facts, "models/colour_rgb.keras", ["images/*.png"], "Colour review")
     config = parse(text, "review.yaml")
     entry = config.models[0]
@@ -76,7 +80,7 @@ def test_rgb_softmax_model(models):
     assert entry.explain.top_labels == 3 and entry.explain.num_samples == 1000 and entry.explain.hide_color == 0
     assert entry.explain.segmentation.algorithm == "slic" and entry.explain.segmentation.n_segments == 50
     assert entry.inputs == ["images/*.png"] and config.title == "Colour review"
-    assert "detected softmax" in text and "mobilenet_v2" in text  # the activation and the scale alternatives
+    assert "detected softmax: probabilities" in text and "mobilenet_v2" in text  # activation; scale alternatives
 
 
 def test_grayscale_model(models):
@@ -185,6 +189,8 @@ def test_refuses_to_overwrite_without_force(models, tmp_path, monkeypatch):
     assert Path("review.yaml").read_text() == "mine\n"
     write_starter(models / "grey.keras", [], Path("review.yaml"), force=True)
     assert "kind: image" in Path("review.yaml").read_text()
+    with pytest.raises(UsageError, match=r"grey.keras: --out names the config file to write, a .yaml file"):
+        write_starter(models / "grey.keras", [], models / "grey.keras", force=True)  # never the model itself
 
 
 def test_paths_are_relative_to_the_config_folder(models, tmp_path, monkeypatch):
@@ -201,14 +207,39 @@ def test_paths_are_relative_to_the_config_folder(models, tmp_path, monkeypatch):
     assert entry["path"] == Path(os.path.relpath(models / "grey.keras", tmp_path / "configs")).as_posix()
 
 
+def test_many_classes_and_any_size():
+    from reportgen.starter import ModelFacts
+
+    facts = ModelFacts(
+        rel="big.keras", input_shape=(None, None, 3), input_dtype="float32", num_inputs=1, num_outputs=1,
+        output_names=[], output_name=None, output_width=25, activation="linear", num_classes=25, kind="image",
+        size=None, channels=3, color="rgb", scale="unit", scale_reason="a guess",
+    )  # fmt: skip
+    text = starter_config(facts, "big.keras", [], "t")
+    entry = parse(text, "r.yaml").models[0]
+    assert entry.classes == [f"class_{i}" for i in range(25)] and max(map(len, text.splitlines())) <= 120
+    assert entry.preprocess.size == (224, 224) and "TODO: the model accepts any size" in text
+    assert "detected linear: logits, softmax applied" in text
+
+
+def test_non_image_input_for_an_image_model(models, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("notes.txt").write_text("hello")
+    with pytest.raises(UsageError, match=r"notes.txt: not an image file"):
+        write_starter(models / "grey.keras", ["notes.txt"], Path("review.yaml"))
+    assert not Path("review.yaml").exists()
+
+
 def test_awkward_strings_are_quoted():
     for value in ("*.png", "yes", "a #b", "x: y", "12", "", " lead", "plain/path.png"):
         assert yaml.safe_load(f"k: {_scalar(value)}") == {"k": value}
     assert _scalar("plain/path.png") == "plain/path.png"
 
 
-def test_starter_config_runs_end_to_end(tmp_path, monkeypatch):
-    """init, fill in the class names, `reportgen run`: exit 0 and a report with those names."""
+def test_starter_config_runs_end_to_end(models, tmp_path, monkeypatch):
+    """init, fill in the class names, `reportgen run`: exit 0, a report with those names (text too, if supported)."""
+    from reportgen.starter import _text_models_supported
+
     monkeypatch.chdir(tmp_path)
     Path("models").mkdir()
     Path("images").mkdir()
@@ -218,12 +249,19 @@ def test_starter_config_runs_end_to_end(tmp_path, monkeypatch):
     text = written.path.read_text(encoding="utf-8")
     text = text.replace("[class_0, class_1, class_2]", "[red, green, blue]")
     text = text.replace("formats: [html, pdf]", "formats: [html]").replace("num_samples: 1000", "num_samples: 100")
+    with_text = _text_models_supported()
+    if with_text:  # one run for both: the text model's entry joins the image config's models
+        Path("review.txt").write_text("a good film with great acting", encoding="utf-8")
+        text_config = write_starter(models / "sentiment.keras", ["review.txt"], Path("review/text.yaml")).path
+        entry = text_config.read_text(encoding="utf-8").partition("\nmodels:\n")[2]
+        entry = entry.replace("[class_0, class_1]", "[negative, positive]")
+        text += entry.replace("num_samples: 5000", "num_samples: 100")
     written.path.write_text(text, encoding="utf-8")
 
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
         [sys.executable, "-m", "reportgen", "run", "review/review.yaml"],
-        env=env, capture_output=True, text=True, timeout=300,
+        env=env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     report = tmp_path / "review" / "reports" / "colour"
@@ -232,6 +270,10 @@ def test_starter_config_runs_end_to_end(tmp_path, monkeypatch):
     model = evidence["models"][0]
     assert model["path"] == "../models/colour.keras" and model["classes"] == ["red", "green", "blue"]
     assert model["items"][0]["status"] == "ok" and model["items"][0]["predictions"][0]["label"] == "red"
+    if with_text:
+        text_model = evidence["models"][1]
+        assert text_model["kind"] == "text" and text_model["classes"] == ["negative", "positive"]
+        assert text_model["items"][0]["status"] == "ok"
 
 
 def _cli_has_init() -> bool:
@@ -247,7 +289,7 @@ def test_cli_init_writes_once_then_refuses(tmp_path):
 
     def init(*args: str) -> subprocess.CompletedProcess:
         command = [sys.executable, "-m", "reportgen", "init", "tiny.keras", *args]
-        return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
 
     first = init()
     assert first.returncode == 0, first.stderr

@@ -23,6 +23,7 @@ models:
     classes: [negative, positive]
     inputs:
       - text: The sound is great and the battery is good.
+      - text: 音质很好，但是电池很差。
       - texts/*.txt
       - {table: reviews.csv, column: review, id_column: id}
     explain: {num_samples: 300, top_labels: 2, num_features: 6}
@@ -46,11 +47,11 @@ def test_text_run_explains_good_items_and_fails_bad_ones(text_report):
     assert result.returncode == 1, result.stderr  # two inputs cannot be explained
     assert "Traceback" not in result.stderr + result.stdout
     _evidence, items = _items(out)
-    assert set(items) == {"text-1", "praise", "latin1", "blank", "r1", "r2"}
+    assert set(items) == {"text-1", "text-2", "praise", "latin1", "blank", "r1", "r2"}
     assert items["latin1"]["status"] == "error"
     assert items["latin1"]["error"] == "texts/latin1.txt: not valid UTF-8 (byte offset 3)"
     assert items["blank"]["status"] == "error" and "no tokens to explain" in items["blank"]["error"]
-    for good in ("text-1", "praise", "r1", "r2"):
+    for good in ("text-1", "text-2", "praise", "r1", "r2"):
         assert items[good]["status"] == "ok", items[good]["error"]
 
 
@@ -92,6 +93,16 @@ def test_text_pdf_shows_the_reviews(text_report):
     assert "Review model check" in text
     assert "battery" in text and "Awful" in text
     assert "not valid UTF-8 (byte offset 3)" in text
+    assert "音质很好，但是电池很差" in text  # real CJK glyphs, not boxes: the text extracts back
+    fonts = subprocess.run(["pdffonts", str(out / "report.pdf")], capture_output=True, text=True, check=True).stdout
+    assert "CJK" in fonts
+
+
+def test_chinese_text_is_one_token_per_character(text_report):
+    _result, out = text_report
+    _evidence, items = _items(out)
+    tokens = [t["text"] for t in items["text-2"]["tokens"]]
+    assert tokens == list("音质很好但是电池很差")
 
 
 def test_missing_table_column_is_a_config_error(workspace):
@@ -99,5 +110,5 @@ def test_missing_table_column_is_a_config_error(workspace):
     result = reportgen("validate", str(config))
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "error: badcol.yaml: models[0].inputs[2]: reviews.csv: no column 'body' (its columns: id, review)"
+        "error: badcol.yaml: models[0].inputs[3]: reviews.csv: no column 'body' (its columns: id, review)"
     )
