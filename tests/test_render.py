@@ -208,11 +208,14 @@ def test_prediction_and_feature_tables_have_the_right_rows(report, page):
             assert cell[3] == ("for" if feature.weight > 0 else "against")
 
 
-def test_each_explained_label_has_three_figures(report, page):
+def test_each_explained_label_has_its_figures(report, page):
     evidence, _dir, _written, _log = report
     image_items = [item for item in _ok_items(evidence) if item.image]
+    text_items = [item for item in _ok_items(evidence) if item.tokens is not None]
     figures = list(page.root.iter("figure", "fig"))
-    assert len(figures) == 3 * sum(len(item.explanations) for item in image_items)
+    # Three per image label (masks and heat map), one per text label (the token weight bars).
+    expected = 3 * sum(len(item.explanations) for item in image_items) + sum(len(i.explanations) for i in text_items)
+    assert len(figures) == expected
     for figure in figures:
         assert figure.find("figcaption").text().strip()
     # the input image too, one per image item

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 from typing import Any
 
@@ -356,6 +357,16 @@ def _text_label(item: Item, exp: Explanation, probability: float | None, num_fea
     block["features"] = _feature_rows(exp, num_features)
     block["feature_name"] = "Token"
     shown = {str(f.feature): (rank, f.weight) for rank, f in enumerate(exp.features[:num_features], start=1)}
+    strongest = max((abs(w) for _r, w in shown.values()), default=0.0)
+    if shown:
+        block["figures"] = [
+            _figure(
+                figures.token_bars_png([name for name in shown], [w for _r, w in shown.values()]),
+                f"Weights of the {len(shown)} strongest tokens for \u2018{exp.label}\u2019: blue supports it, "
+                "orange speaks against it",
+                f"The {len(shown)} strongest tokens",
+            )
+        ]
     text = item.input.text or ""
     spans: list[dict[str, Any]] = []
     position = 0
@@ -371,6 +382,8 @@ def _text_label(item: Item, exp: Explanation, probability: float | None, num_fea
                 "direction": _direction(weight) if rank else "",
                 "rank": rank,
                 "weight": figures.signed(weight) if rank else "",
+                # Background strength 1-4 in proportion to |weight|; the number and sign carry it without colour.
+                "level": max(1, min(4, math.ceil(4 * abs(weight) / strongest))) if rank and strongest else 0,
             }
         )
         position = token.end

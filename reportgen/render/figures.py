@@ -265,3 +265,57 @@ def heatmap_png(segments: np.ndarray, weights: np.ndarray) -> Png:
     colourbar.outline.set_linewidth(0.5)
     colourbar.outline.set_edgecolor("#888888")
     return _save(fig)
+
+
+# Latin first, then a CJK-capable family, so Chinese token labels get real glyphs (matplotlib falls back per glyph).
+TEXT_FAMILIES = ["DejaVu Sans", "Noto Sans CJK SC", "Noto Sans CJK JP"]
+
+
+_CJK_FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", str(Path.home() / ".local/share/fonts"))
+
+
+def _ensure_cjk_font() -> None:
+    """Make matplotlib see Noto Sans CJK even when its font cache predates the font's installation."""
+    import logging
+
+    from matplotlib import font_manager
+
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)  # a missing CJK family is not news
+    try:
+        font_manager.findfont("Noto Sans CJK SC", fallback_to_default=False)
+        return
+    except ValueError:
+        pass
+    for folder in _CJK_FONT_DIRS:
+        for path in sorted(Path(folder).glob("**/NotoSansCJK*-Regular.tt[cf]")):
+            try:
+                font_manager.fontManager.addfont(str(path))
+            except (OSError, RuntimeError, ValueError):
+                continue
+
+
+def token_bars_png(labels: list[str], weights: list[float]) -> Png:
+    """A horizontal bar chart of the strongest token weights: blue for, orange against, each value printed."""
+    _ensure_cjk_font()
+    n = max(1, len(labels))
+    height = int(DPI * (0.45 + 0.22 * n))
+    fig = _new_figure(height, int(DPI * 3.2))
+    ax = fig.add_axes((0.30, 0.35 / (0.45 + 0.22 * n), 0.55, 0.22 * n / (0.45 + 0.22 * n)))
+    ys = np.arange(len(weights))[::-1]
+    colours = [FOR_HEX if w > 0 else AGAINST_HEX for w in weights]
+    ax.barh(ys, weights, color=colours, height=0.7)
+    limit = max((abs(w) for w in weights), default=1.0) or 1.0
+    ax.set_xlim(-limit * 1.05, limit * 1.05)
+    ax.axvline(0, color="#444444", linewidth=0.6)
+    ax.set_yticks(ys, [_short(label) for label in labels], fontsize=7, family=TEXT_FAMILIES)
+    for y, w in zip(ys, weights):
+        ax.text(limit * 1.08, y, signed(w, 3), va="center", ha="left", fontsize=6, family=TEXT_FAMILIES)
+    ax.tick_params(axis="x", labelsize=6)
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    ax.set_xlabel("weight (− against · + for)", fontsize=6, family=TEXT_FAMILIES)
+    return _save(fig)
+
+
+def _short(label: str, limit: int = 18) -> str:
+    return label if len(label) <= limit else label[: limit - 1] + "…"
