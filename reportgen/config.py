@@ -140,6 +140,7 @@ class TableInput(_Strict):
 InputEntry = Union[str, TextInput, FileInput, TableInput]
 IMAGE_ONLY_EXPLAIN = ("hide_color", "segmentation")
 TEXT_ONLY_EXPLAIN = ("bow",)
+TEXT_ONLY_KEYS = ("tokenizer", "vocabulary", "max_len", "lowercase", "oov_index", "pad")
 
 
 class ModelEntry(_Strict):
@@ -154,6 +155,11 @@ class ModelEntry(_Strict):
     output_name: Optional[str] = Field(default=None, min_length=1)
     preprocess: Preprocess = Field(default_factory=Preprocess)
     tokenizer: str = "words"  # text models: words | chars | regex:<pattern>
+    vocabulary: Optional[str] = None  # text models taking token ids: one token per line, index = line number
+    max_len: Optional[int] = Field(default=None, ge=1)
+    lowercase: bool = True
+    oov_index: int = Field(default=1, ge=0)
+    pad: Literal["pre", "post"] = "post"
     inputs: list[InputEntry] = Field(min_length=1)
     explain: Explain = Field(default_factory=Explain)
 
@@ -193,12 +199,15 @@ class ModelEntry(_Strict):
         # Keys that only mean something for the other kind of model are mistakes, not silently ignored.
         if self.kind == "text":
             wrong = [k for k in IMAGE_ONLY_EXPLAIN if k in self.explain.model_fields_set]
-            wrong += ["preprocess"] * ("preprocess" in self.model_fields_set) + ["application"] * (self.application is not None)
+            wrong += [f"preprocess.{k}" for k in self.preprocess.model_fields_set if k != "hook"]
+            wrong += ["application"] * (self.application is not None)
             if wrong:
                 raise ValueError(f"'{wrong[0]}' is for image models; this model is kind: text")
+            if self.vocabulary is not None and self.preprocess.hook is not None:
+                raise ValueError("give vocabulary or preprocess.hook, not both")
         else:
             wrong = [k for k in TEXT_ONLY_EXPLAIN if k in self.explain.model_fields_set]
-            wrong += ["tokenizer"] * ("tokenizer" in self.model_fields_set)
+            wrong += [k for k in TEXT_ONLY_KEYS if k in self.model_fields_set]
             wrong += [type(i).__name__ for i in self.inputs if isinstance(i, (TextInput, TableInput))]
             if wrong:
                 key = {"TextInput": "inputs: text", "TableInput": "inputs: table"}.get(wrong[0], wrong[0])

@@ -115,11 +115,26 @@ def call_image_hook(
         if "read-only" in text:
             text += " (the batch is read-only: work on a copy, e.g. batch.astype('float32'))"
         raise ModelError(f"hook {spec} raised {type(exc).__name__}: {text}") from None
+    return _checked_array(result, spec, n, expected_shape, np.float32)
+
+
+def call_text_hook(fn: Callable[..., Any], texts: list[str], spec: str, expected_shape: tuple[Any, ...]) -> np.ndarray:
+    """Call a hook on a list of strings; its result (n, *expected_shape), numeric (token ids or features)."""
+    try:
+        result = fn(list(texts))
+    except Exception as exc:
+        raise ModelError(f"hook {spec} raised {type(exc).__name__}: {describe(exc)}") from None
+    return _checked_array(result, spec, len(texts), expected_shape, None)
+
+
+def _checked_array(result: Any, spec: str, n: int, expected_shape: tuple[Any, ...], dtype: Any) -> np.ndarray:
     if not isinstance(result, np.ndarray) and not hasattr(result, "__array__"):
         what = "None" if result is None else _a(type(result).__name__)
         raise ModelError(f"hook {spec} returned {what}, not an array")
     try:
-        array = np.asarray(result, dtype=np.float32)
+        array = np.asarray(result, dtype=dtype)
+        if not np.issubdtype(array.dtype, np.number):
+            raise TypeError(f"its dtype is {array.dtype}")
     except (TypeError, ValueError) as exc:
         raise ModelError(f"hook {spec} returned an array that is not numeric: {describe(exc)}") from None
     expected = (n, *expected_shape)

@@ -190,19 +190,23 @@ def output_transform(mode: str, info: ModelInfo, rel: str) -> tuple[str, Callabl
 class Predictor:
     """Calls the model through one compiled function on fixed-size batches; counts the time it spends."""
 
-    def __init__(self, model: Any, transform: Callable[[np.ndarray], np.ndarray], batch_size: int) -> None:
+    def __init__(
+        self, model: Any, transform: Callable[[np.ndarray], np.ndarray], batch_size: int,
+        input_shape: Optional[tuple[int, ...]] = None,
+    ) -> None:  # fmt: skip
         import tensorflow as tf
 
         self.batch_size = batch_size
         self.transform = transform
         self.model_seconds = 0.0
-        shape = (batch_size, *model.inputs[0].shape[1:])
+        shape = (batch_size, *(input_shape or model.inputs[0].shape[1:]))
         strings = takes_strings(model)
-        spec = tf.TensorSpec(shape, tf.string if strings else tf.float32)
+        dtype = tf.string if strings else tf.as_dtype(str(model.inputs[0].dtype))  # Keras 3 names dtypes
+        spec = tf.TensorSpec(shape, dtype)
         # A fixed input signature: one trace, whatever the number of samples; the last batch is padded.
         self._fn = tf.function(lambda x: model(x, training=False), input_signature=[spec], reduce_retracing=True)
-        self._buffer = np.full(shape, "", dtype=object) if strings else np.zeros(shape, np.float32)
-        self._padding = "" if strings else 0.0
+        self._buffer = np.full(shape, "", dtype=object) if strings else np.zeros(shape, dtype.as_numpy_dtype)
+        self._padding = "" if strings else 0
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """Probabilities for a batch of model inputs of any length."""

@@ -36,6 +36,7 @@ class ResolvedModel:
     rel_path: str
     classes: Optional[list[str]]
     inputs: list[InputSpec]
+    folder: Path  # the config file's folder: other files the entry names are relative to it
 
 
 @dataclass(frozen=True)
@@ -174,12 +175,14 @@ def resolve(config: Config, path: Path) -> list[ResolvedModel]:
         hook_file = (entry.preprocess.hook or "").rpartition(":")[0]
         if hook_file.endswith(".py") and not (folder / hook_file).is_file():
             raise ConfigError(f"{where}.preprocess.hook: '{hook_file}' does not exist")
+        if entry.vocabulary is not None and not (folder / entry.vocabulary).is_file():
+            raise ConfigError(f"{where}.vocabulary: '{entry.vocabulary}' does not exist")
         model_path, rel_path = _model_file(entry, folder, where)
         classes = entry.classes
         if entry.classes_file is not None:
             classes = _read_classes_file(folder / entry.classes_file, where)
         inputs = expand_inputs(entry.inputs, folder, where)
-        models.append(ResolvedModel(entry, model_path, rel_path, classes, inputs))
+        models.append(ResolvedModel(entry, model_path, rel_path, classes, inputs, folder))
     return models
 
 

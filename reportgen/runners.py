@@ -44,7 +44,16 @@ class _Runner:
             raise ModelError(f"{self.rel}: {len(classes)} class names given but the model has {n_classes} outputs{extra}")
         self.classes = list(classes)
         self.settings = entry.explain.model_copy(update={"top_labels": min(entry.explain.top_labels, len(classes))})
-        self.predictor = km.Predictor(self.model, transform, entry.explain.batch_size)
+        self._transform = transform
+
+    def _build_predictor(self, input_shape: Optional[tuple[int, ...]]) -> None:
+        """The compiled model call, for inputs of this concrete shape (default: the model's own)."""
+        from reportgen import model as km
+
+        shape = input_shape or self.info.input_shape
+        if any(d is None for d in shape):
+            raise ModelError(f"{self.rel}: the model takes inputs of any size {shape}; say which size to use")
+        self.predictor = km.Predictor(self.model, self._transform, self.resolved.entry.explain.batch_size, shape)
 
     def complete(self, effective_model: dict[str, Any]) -> None:
         """Write what was read off the model into the effective config."""
@@ -85,6 +94,7 @@ class ImageRunner(_Runner):
             raise ModelError(f"{rel}: preprocess.color is rgb but the model takes one channel (grayscale)")
         self.size, self.color, self.channels = tuple(size), color, int(channels)
         self.to_input = self._input_fn(hook)
+        self._build_predictor((*self.size, self.channels))
 
     def _input_fn(self, hook: Optional[Callable[..., Any]]) -> Callable[[np.ndarray], np.ndarray]:
         """uint8 RGB batch -> model input: the hook, a keras.applications preprocess_input, or plain scaling."""
@@ -133,14 +143,47 @@ class ImageRunner(_Runner):
 class TextRunner(_Runner):
     """A text classifier that takes raw strings, explained with LimeTextExplainer."""
 
-    def __init__(self, resolved: ResolvedModel, seed: int) -> None:
+    def __init__(self, resolved: ResolvedModel, seed: int, hook: Optional[Callable[..., Any]] = None) -> None:
         super().__init__(resolved, seed)
-        if not self.info.input_dtype_is_string:
+        entry, rel = resolved.entry, self.rel
+        self.to_input: Callable[[list[str]], np.ndarray]
+        if self.info.input_dtype_is_string:
+            if entry.vocabulary is not None or hook is not None:
+                raise ModelError(f"{rel}: the model takes raw strings; remove vocabulary/hook from its config")
+            shape = tuple(int(d) if d is not None else 1 for d in self.info.input_shape)
+            self.to_input = lambda texts: np.array(texts, dtype=object).reshape((-1, *shape))
+            self._build_predictor(shape)
+        elif hook is not None:
+            from reportgen.hooks import call_text_hook
+
+            fixed = tuple(entry.max_len if d is None else d for d in self.info.input_shape)
+            self.to_input = lambda texts: call_text_hook(hook, texts, entry.preprocess.hook, fixed)
+            self._build_predictor(fixed)
+        elif entry.vocabulary is not None:
+            self.to_input = self._vocabulary_input()
+        else:
             raise ModelError(
-                f"{self.rel}: the model takes {self.info.input_shape} numbers, not text; reportgen explains text models "
-                "that take raw strings (a TextVectorization layer inside the model)"
+                f"{rel}: the model takes {self.info.input_shape} numbers, not text; give its vocabulary "
+                "(vocabulary: vocab.txt with max_len) or a preprocess.hook that turns strings into its input"
             )
-        self.shape = tuple(int(d) if d is not None else 1 for d in self.info.input_shape)
+
+    def _vocabulary_input(self) -> Callable[[list[str]], np.ndarray]:
+        from reportgen.vocab import VocabularyEncoder
+
+        entry, rel, shape = self.resolved.entry, self.rel, self.info.input_shape
+        if len(shape) != 1:
+            raise ModelError(f"{rel}: the model takes inputs of shape {shape}; a token-id model takes (length,)")
+        max_len = entry.max_len or shape[0]
+        if max_len is None:
+            raise ModelError(f"{rel}: the model takes sequences of any length; set max_len")
+        if shape[0] is not None and max_len != shape[0]:
+            raise ModelError(f"{rel}: max_len is {max_len} but the model takes sequences of {shape[0]} tokens")
+        assert entry.vocabulary is not None
+        encoder = VocabularyEncoder(self.resolved.folder / entry.vocabulary, entry.vocabulary, entry.tokenizer,
+                                    int(max_len), entry.lowercase, entry.oov_index, entry.pad)  # fmt: skip
+        # A variable-length model gets a fixed max_len signature too, so it is traced once.
+        self._build_predictor((int(max_len),))
+        return encoder.encode
 
     def read_text(self, spec: InputSpec) -> str:
         """The input's text: inline, a table row, or a UTF-8 file (a BOM is dropped)."""
@@ -165,7 +208,7 @@ class TextRunner(_Runner):
         text = self.read_text(spec)
 
         def predict(texts: list[str]) -> np.ndarray:
-            return self.predictor(np.array(texts, dtype=object).reshape((-1, *self.shape)))
+            return self.predictor(self.to_input(list(texts)))
 
         before = self.predictor.model_seconds
         result = explain_text(text, predict, self.classes, self.settings, self.seed, self.resolved.entry.tokenizer)
@@ -188,5 +231,5 @@ def write_png(path: Path, array: np.ndarray) -> None:
 def make_runner(resolved: ResolvedModel, seed: int, hook: Optional[Callable[..., Any]]) -> _Runner:
     """The runner for a model entry's kind."""
     if resolved.entry.kind == "text":
-        return TextRunner(resolved, seed)
+        return TextRunner(resolved, seed, hook)
     return ImageRunner(resolved, seed, hook)
