@@ -10,6 +10,7 @@ import numpy as np
 
 from reportgen.config import Explain, Segmentation
 from reportgen.errors import ExplainError
+from reportgen.explain import explanation_record, prediction_records
 
 # Kernel width of LimeImageExplainer's default; distances are cosine distances of on/off vectors.
 KERNEL_WIDTH = 0.25
@@ -136,22 +137,10 @@ def explain_image(
         intercept, local_exp, score, local_pred = explainer.base.explain_instance_with_data(
             data, labels, distances, label, n_features, feature_selection="none"
         )
-        explanations.append(
-            {
-                "label": str(classes[label]),
-                "index": label,
-                "intercept": float(intercept),
-                "score": float(score),
-                "local_prediction": float(np.ravel(local_pred)[0]),
-                "features": [{"feature": int(f), "weight": float(w)} for f, w in local_exp],
-                "metrics": {},
-            }
-        )
+        features = [{"feature": int(f), "weight": float(w)} for f, w in local_exp]
+        explanations.append(explanation_record(classes, label, intercept, score, local_pred, features))
     timings["fit_s"] = time.perf_counter() - t
 
-    order = np.argsort(-labels[0], kind="stable")
-    predictions = [
-        {"label": str(classes[i]), "index": int(i), "probability": float(labels[0][i])} for i in order
-    ]
+    predictions = prediction_records(classes, labels[0])
     timings["total_s"] = time.perf_counter() - began
     return ImageExplanationResult(segments, predictions, explanations, timings)

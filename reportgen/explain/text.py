@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from reportgen.errors import ExplainError
+from reportgen.explain import explanation_record, prediction_records
 from reportgen.tokens import Token, tokenize
 from reportgen.tokens import tokenizer as token_strings
 
@@ -159,29 +160,15 @@ def explain_text(
             data, labels, distances, label, settings.num_features,
             model_regressor=None, feature_selection=explainer.feature_selection,
         )  # fmt: skip
-        explanations.append(
-            {
-                "label": str(classes[label]),
-                "index": label,
-                "intercept": float(intercept),
-                "score": float(score),
-                "local_prediction": float(np.ravel(local_pred)[0]),
-                "features": [
-                    {
-                        "feature": indexed.word(int(f)),
-                        "weight": float(w),
-                        "positions": list(indexed.token_indices[int(f)]),
-                    }
-                    for f, w in local_exp
-                ],
-                "metrics": {},
-            }
-        )
+        features = [
+            {"feature": indexed.word(int(f)), "weight": float(w), "positions": list(indexed.token_indices[int(f)])}
+            for f, w in local_exp
+        ]
+        explanations.append(explanation_record(classes, label, intercept, score, local_pred, features))
     explanations.reverse()
     timings["fit_s"] = time.perf_counter() - t
 
-    order = np.argsort(-labels[0], kind="stable")
-    predictions = [{"label": str(classes[i]), "index": int(i), "probability": float(labels[0][i])} for i in order]
+    predictions = prediction_records(classes, labels[0])
     spans = [{"text": tok.text, "start": int(tok.start), "end": int(tok.end)} for tok in tokens]
     timings["total_s"] = time.perf_counter() - began
     return TextExplanationResult(spans, predictions, explanations, timings)
