@@ -300,7 +300,7 @@ def token_bars_png(labels: list[str], weights: list[float]) -> Png:
     n = max(1, len(labels))
     height = int(DPI * (0.45 + 0.22 * n))
     fig = _new_figure(height, int(DPI * 3.2))
-    ax = fig.add_axes((0.30, 0.35 / (0.45 + 0.22 * n), 0.55, 0.22 * n / (0.45 + 0.22 * n)))
+    ax = fig.add_axes((0.28, 0.35 / (0.45 + 0.22 * n), 0.50, 0.22 * n / (0.45 + 0.22 * n)))
     ys = np.arange(len(weights))[::-1]
     colours = [FOR_HEX if w > 0 else AGAINST_HEX for w in weights]
     ax.barh(ys, weights, color=colours, height=0.7)
