@@ -75,6 +75,12 @@ def mixed_report(workspace) -> tuple[subprocess.CompletedProcess, Path]:
     path: models/garbage.keras
     classes: [a, b]
     inputs: [images/red_square.png]
+  - name: sentiment
+    kind: text
+    path: models/sentiment.keras
+    classes: [negative, positive]
+    inputs: [{text: "Great colours, awful strap."}]
+    explain: {num_samples: 200}
 """
     config = make_config(workspace, "mixed", ["images/*.png", "images/blue square.jpg"], garbage)
     result = reportgen("run", str(config), env={"SOURCE_DATE_EPOCH": "1700000000"})
@@ -102,7 +108,9 @@ def test_evidence_follows_the_contract(mixed_report, workspace):
     assert {"python", "tensorflow", "keras", "lime", "numpy", "scikit-image"} <= set(evidence["environment"])
     assert evidence["config"]["models"][0]["explain"]["hide_color"] == 0
     assert evidence["config"]["models"][0]["preprocess"]["color"] == "rgb"  # read off the model
-    good, bad = evidence["models"]
+    good, bad, text = evidence["models"]
+    assert text["kind"] == "text" and text["items"][0]["status"] == "ok"
+    assert text["items"][0]["input"]["text"] == "Great colours, awful strap."
     assert good["status"] == "ok" and good["path"] == "models/colour.keras" and len(good["sha256"]) == 64
     assert bad["status"] == "error" and bad["error"].startswith("models/garbage.keras: not a .keras model")
     assert [i["status"] for i in bad["items"]] == ["error"]

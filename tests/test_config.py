@@ -111,3 +111,61 @@ def test_output_override_is_relative_to_cwd(workspace, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     loaded = resolve.load(path, Path("here"))
     assert loaded.output_dir == tmp_path / "here"
+
+
+TEXT_MODEL = "models:\n  - name: t\n    kind: text\n    path: m.keras\n    inputs:\n      - {table: %s%s}\n"
+
+
+def _text_workspace(tmp_path, name, content):
+    (tmp_path / "m.keras").write_bytes(b"PK")
+    (tmp_path / name).write_text(content, encoding="utf-8")
+
+
+def test_jsonl_table_rows_become_items(tmp_path):
+    _text_workspace(tmp_path, "r.jsonl", '{"id": "a", "body": "Great kettle"}\n\n{"id": "b", "body": "好用"}\n')
+    path = tmp_path / "c.yaml"
+    path.write_text(TEXT_MODEL % ("r.jsonl", ", column: body, id_column: id"), encoding="utf-8")
+    (model,) = resolve.load(path).models
+    assert [(s.name, s.text, s.row, s.rel) for s in model.inputs] == [("a", "Great kettle", 1, "r.jsonl"), ("b", "好用", 2, "r.jsonl")]
+
+
+def test_csv_limit_and_default_ids(tmp_path):
+    _text_workspace(tmp_path, "r.csv", "text\nfirst\nsecond\nthird\n")
+    path = tmp_path / "c.yaml"
+    path.write_text(TEXT_MODEL % ("r.csv", ", limit: 2"), encoding="utf-8")
+    (model,) = resolve.load(path).models
+    assert [(s.name, s.text) for s in model.inputs] == [("r-1", "first"), ("r-2", "second")]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "extra", "message"),
+    [
+        ("r.jsonl", '{"body": "x"}\n', "", "c.yaml: models[0].inputs[0]: r.jsonl: row 1 has no 'text'"),
+        ("r.jsonl", "not json\n", "", "r.jsonl: line 1 is not valid JSON"),
+        ("r.csv", "body\nx\n", "", "r.csv: no column 'text' (its columns: body)"),
+        ("r.csv", "text\n", "", "r.csv: the table has no rows"),
+        ("r.txt", "text\nx\n", "", "r.txt: a table is a .csv or .jsonl file"),
+    ],
+)
+def test_bad_tables_are_config_errors(tmp_path, name, content, extra, message):
+    _text_workspace(tmp_path, name, content)
+    path = tmp_path / "c.yaml"
+    path.write_text(TEXT_MODEL % (name, extra), encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        resolve.load(path)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("models: [{name: t, kind: text, path: m.keras, inputs: [{text: hi}], explain: {hide_color: 0}}]",
+         "'hide_color' is for image models"),
+        ("models: [{name: t, path: m.keras, inputs: [x.png], tokenizer: chars}]", "'tokenizer' is for text models"),
+        ("models: [{name: t, path: m.keras, inputs: [{text: hi}]}]", "'inputs: text' is for text models"),
+        ("models: [{name: t, kind: text, path: m.keras, inputs: [a.txt], tokenizer: 'regex:('}]",
+         "models[0].tokenizer: tokenizer regex '(' is not a valid regular expression"),
+    ],
+)
+def test_keys_of_the_other_kind_are_errors(text, expected):
+    assert expected in _error(text)
