@@ -32,9 +32,11 @@ def test_wheel_holds_templates_and_demo_files(wheel):
         "reportgen/templates/report.css",
         "reportgen/samples/demo.yaml",
         "reportgen/samples/models/shapes.keras",
+        "reportgen/samples/models/sentiment.keras",
     ):
         assert required in names, required
     assert any(n.startswith("reportgen/samples/images/") for n in names)
+    assert any(n.startswith("reportgen/samples/texts/") for n in names)
     assert not any("__pycache__" in n or n.startswith("tests/") for n in names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "reportgen = reportgen.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
@@ -55,7 +57,14 @@ def test_demo_runs_from_the_installed_wheel(wheel, tmp_path):
         assert (out / name).is_file()
     assert "demo-report/report.pdf" in done.stdout  # says where the report is
     evidence = json.loads((out / "evidence.json").read_text(encoding="utf-8"))
-    (model,) = evidence["models"]
-    assert model["status"] == "ok" and len(model["items"]) >= 6
-    assert all(item["status"] == "ok" for item in model["items"])
+    image_model, text_model = evidence["models"]
+    assert image_model["kind"] == "image" and len(image_model["items"]) >= 6
+    assert text_model["kind"] == "text" and len(text_model["items"]) >= 4
+    languages = {"en": 0, "zh": 0}
+    for model in (image_model, text_model):
+        assert model["status"] == "ok"
+        assert all(item["status"] == "ok" for item in model["items"])
+    for item in text_model["items"]:
+        languages[item["id"][:2]] += 1
+    assert languages["en"] >= 2 and languages["zh"] >= 2
     assert str(site) not in json.dumps(evidence)

@@ -310,6 +310,9 @@ def token_bars_png(labels: list[str], weights: list[float]) -> Png:
     ax.set_yticks(ys, [_short(label) for label in labels], fontsize=7, family=TEXT_FAMILIES)
     for y, w in zip(ys, weights):
         ax.text(limit * 1.08, y, signed(w, 3), va="center", ha="left", fontsize=6, family=TEXT_FAMILIES)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=4, symmetric=True))  # few ticks: small weights have long labels
     ax.tick_params(axis="x", labelsize=6)
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
