@@ -11,6 +11,7 @@ import typer
 
 if TYPE_CHECKING:
     from reportgen.pipeline import RunResult
+    from reportgen.resolve import LoadedConfig
 
 app = typer.Typer(
     name="reportgen",
@@ -75,7 +76,7 @@ def _run_config(config_path: Path, out: Optional[Path]) -> int:
     return EXIT_FAILED if result.failed else EXIT_OK
 
 
-def _run_with_progress(loaded: "object", total: int) -> "RunResult":
+def _run_with_progress(loaded: "LoadedConfig", total: int) -> "RunResult":
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -95,7 +96,7 @@ def _run_with_progress(loaded: "object", total: int) -> "RunResult":
         def advance(model: str, item: str, status: str) -> None:
             progress.update(task, advance=1, description=f"{model}: {item}")
 
-        result = pipeline.run(loaded, advance)  # type: ignore[arg-type]
+        result = pipeline.run(loaded, advance)
         progress.update(task, description="report written")
     return result
 

@@ -17,7 +17,7 @@ from reportgen import __version__
 from reportgen import evidence as ev
 from reportgen.config import effective
 from reportgen.errors import ConfigError, ReportgenError, describe
-from reportgen.resolve import LoadedConfig, ResolvedModel
+from reportgen.resolve import InputSpec, LoadedConfig, ResolvedModel, input_sha256
 
 # Distributions whose versions every evidence record states.
 ENVIRONMENT_PACKAGES = [
@@ -110,13 +110,13 @@ def _explain_model(
     except ReportgenError as exc:
         record.status, record.error = "error", str(exc)
         for item_id, spec in zip(ids, resolved.inputs):
-            fail(item_id, _input_ref(spec, None), "not explained: the model could not be used")
+            fail(item_id, _input_ref(spec, input_sha256(spec)), "not explained: the model could not be used")
         return record
     record.classes = list(runner.classes)
     runner.complete(effective_model)
 
     for item_id, spec in zip(ids, resolved.inputs):
-        sha = runner.input_sha256(spec)
+        sha = input_sha256(spec)
         try:
             fields, item_timings = runner.explain(spec, item_id, sha, staging)
         except ReportgenError as exc:
@@ -137,13 +137,8 @@ def _explain_model(
     return record
 
 
-def _input_ref(spec: Any, sha: Optional[str], text: Optional[str] = None) -> ev.InputRef:
-    if sha is None:
-        sha = ev.sha256_file(spec.path) if spec.path is not None and spec.text is None else \
-            ev.sha256_bytes((spec.text or "").encode("utf-8"))  # fmt: skip
-    if text is None and spec.text is not None:
-        text = spec.text
-    return ev.InputRef(path=spec.rel, sha256=sha, text=text, row=spec.row)
+def _input_ref(spec: InputSpec, sha: str, text: Optional[str] = None) -> ev.InputRef:
+    return ev.InputRef(path=spec.rel, sha256=sha, text=text if text is not None else spec.text, row=spec.row)
 
 
 def _publish(staging: Path, out: Path) -> None:

@@ -13,7 +13,7 @@ from typing import Optional
 from reportgen.applications import APPLICATIONS, keras_models_dir
 from reportgen.config import MODEL_SUFFIXES, Config, FileInput, InputEntry, ModelEntry, TableInput, TextInput, parse
 from reportgen.errors import ConfigError
-from reportgen.evidence import sha256_bytes
+from reportgen.evidence import sha256_bytes, sha256_file
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,13 @@ class InputSpec:
     path: Optional[Path] = None  # the file's absolute path
     text: Optional[str] = None  # inline text, or a table row's text
     row: Optional[int] = None  # table rows: 1 for the first data row
+
+
+def input_sha256(spec: InputSpec) -> str:
+    """sha256 of a file input's bytes, or of an inline text's or a table row's UTF-8 text."""
+    if spec.text is None and spec.path is not None:
+        return sha256_file(spec.path)
+    return sha256_bytes((spec.text or "").encode("utf-8"))
 
 
 @dataclass(frozen=True)

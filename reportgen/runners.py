@@ -117,10 +117,6 @@ class ImageRunner(_Runner):
         super().complete(effective_model)
         effective_model["preprocess"].update(size=list(self.size), color=self.color)
 
-    def input_sha256(self, spec: InputSpec) -> str:
-        assert spec.path is not None
-        return ev.sha256_file(spec.path)
-
     def explain(self, spec: InputSpec, item_id: str, sha: str, staging: Path) -> tuple[dict[str, Any], dict[str, float]]:
         """Explain one image; returns the item's fields and its timings; writes its artifacts."""
         from reportgen.explain.image import explain_image
@@ -195,11 +191,6 @@ class TextRunner(_Runner):
             return data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise InputError(f"{spec.rel}: not valid UTF-8 (byte offset {exc.start})") from None
-
-    def input_sha256(self, spec: InputSpec) -> str:
-        if spec.path is not None and spec.text is None:
-            return ev.sha256_file(spec.path)
-        return ev.sha256_bytes((spec.text or "").encode("utf-8"))
 
     def explain(self, spec: InputSpec, item_id: str, sha: str, staging: Path) -> tuple[dict[str, Any], dict[str, float]]:
         """Explain one text; returns the item's fields and its timings."""
