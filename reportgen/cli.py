@@ -69,7 +69,6 @@ def _run_config(config_path: Path, out: Optional[Path]) -> int:
     from reportgen import pipeline
 
     loaded = cfg.load(config_path, out)
-    pipeline.check_output_dir(loaded.output_dir)
     total = pipeline.count_items(loaded)
     result = _run_with_progress(loaded, total)
     _print_summary(result)
@@ -250,9 +249,8 @@ def schema(
 
 def main() -> None:
     """Console-script entry point."""
-    # Matplotlib must never try a GUI backend; TensorFlow's C++ logging stays quiet.
+    # Matplotlib must never try a GUI backend (TensorFlow's logging is quieted where it is imported).
     os.environ.setdefault("MPLBACKEND", "Agg")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         app()
     except SystemExit:

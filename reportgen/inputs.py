@@ -19,9 +19,7 @@ MAX_PIXELS = 100_000_000  # larger images are refused, not decoded (a decompress
 class ImageInput:
     """One image as it is explained: resized to the model's size, RGB uint8 (grey repeated for grayscale)."""
 
-    id: str
     rel: str
-    sha256: str
     array: np.ndarray  # (height, width, 3) uint8
     original_size: tuple[int, int]  # (width, height) of the file, after EXIF rotation
 
@@ -90,7 +88,7 @@ def _fit(img: "PIL.Image.Image", size: tuple[int, int], fit: str) -> "PIL.Image.
     return img.resize((width, height), Image.Resampling.LANCZOS)
 
 
-def load_image(path: Path, rel: str, item_id: str, sha256: str, size: tuple[int, int], fit: str, grayscale: bool) -> ImageInput:
+def load_image(path: Path, rel: str, size: tuple[int, int], fit: str, grayscale: bool) -> ImageInput:
     """Decode an image file into the array LIME explains; any decoding problem is an InputError."""
     from PIL import Image, ImageOps
 
@@ -114,7 +112,7 @@ def load_image(path: Path, rel: str, item_id: str, sha256: str, size: tuple[int,
     if grayscale:
         resized = resized.convert("L").convert("RGB")
     array = np.asarray(resized, dtype=np.uint8).copy()
-    return ImageInput(item_id, rel, sha256, array, original)
+    return ImageInput(rel, array, original)
 
 
 def scale_batch(batch: np.ndarray, scale: str, channels: int, out: np.ndarray | None = None) -> np.ndarray:

@@ -49,7 +49,6 @@ class RunResult:
     evidence: ev.Evidence
     written: list[Path]
     rows: list[SummaryRow] = field(default_factory=list)
-    model_errors: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:

@@ -124,7 +124,7 @@ class ImageRunner(_Runner):
 
         assert spec.path is not None and spec.rel is not None
         entry = self.resolved.entry
-        image = load_image(spec.path, spec.rel, item_id, sha, self.size, entry.preprocess.fit, self.color == "grayscale")
+        image = load_image(spec.path, spec.rel, self.size, entry.preprocess.fit, self.color == "grayscale")
         before = self.predictor.model_seconds
         result = explain_image(image.array, lambda b: self.predictor(self.to_input(b)), self.classes, self.settings, self.seed)
         image_rel = f"{ev.ARTIFACTS_DIR}/{item_id}/input.png"

@@ -11,7 +11,7 @@ from reportgen.inputs import load_image, scale_batch, slugify, unique_ids
 
 
 def _load(path, size=(8, 8), fit="stretch", grayscale=False):
-    return load_image(path, path.name, "x", "0" * 64, size, fit, grayscale).array
+    return load_image(path, path.name, size, fit, grayscale).array
 
 
 def test_rgba_composited_on_white(tmp_path):
