@@ -1,14 +1,16 @@
-"""Benchmark: explaining one small image (issue 5, goal 1), ours beside stock LIME beside the floor.
+"""Benchmark: image explanations (issue 5, goals 1, 2 and 5), ours beside stock LIME beside the floor.
 
-Run from the repository root:  PYTHONPATH=. python benchmarks/bench_image.py
+Run from the repository root:  PYTHONPATH=. python benchmarks/bench_image.py [small] [large] [memory] 2>/dev/null
 
-Everything runs in one process and prints markdown. Timings are wall-clock (time.perf_counter);
-each figure is the best of several repeats. Nothing here is a test: no timing is asserted.
+With no argument every case runs. Everything runs in one process (the memory case in a child process of
+its own, so its peak is its own) and prints markdown. Timings are wall-clock (time.perf_counter); each
+figure is the best of several repeats. Nothing here is a test: no timing is asserted.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import platform
 import subprocess
@@ -17,6 +19,7 @@ import time
 import warnings
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
@@ -28,18 +31,12 @@ from reportgen.config import Explain, Segmentation
 from reportgen.explain.image import explain_image, fill_image, perturb_into, segment
 from reportgen.inputs import load_image, scale_batch
 
-N = 1000
-SIZE = (64, 64)
-MODEL_REL = "samples/models/shapes.keras"
+SMALL_MODEL_REL = "samples/models/shapes.keras"
 IMAGE_REL = "samples/images/circle_01.png"
 CLASSES = ["circle", "square", "triangle"]
-BATCH_SIZES = (64, 128, 256, 500)
-FLOOR_REPEATS = 3
-OURS_REPEATS = 3
-STOCK_REPEATS = 2
 
 
-def best_of(repeats: int, fn):
+def best_of(repeats: int, fn: Callable[[], Any]) -> tuple[float, Any]:
     """(best seconds, result of the best run)."""
     best, kept = float("inf"), None
     for _ in range(repeats):
@@ -53,157 +50,218 @@ def best_of(repeats: int, fn):
 
 def machine() -> list[str]:
     cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        nproc = subprocess.run(["nproc"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        nproc = str(os.cpu_count())
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
     versions = ", ".join(
         f"{p} {version(p)}" for p in ("tensorflow", "keras", "lime", "scikit-learn", "scikit-image", "numpy")
     )
     return [
         f"- date: {datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- machine: {nproc} cores (nproc), {cpu}, Python {platform.python_version()}",
+        f"- machine: {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, "
+        f"load average before the run {os.getloadavg()[0]:.2f}",
         f"- versions: {versions}",
     ]
 
 
-def main() -> None:
-    keras_model = km.load_model(ROOT / MODEL_REL, MODEL_REL)
-    info = km.inspect(keras_model)
-    _mode, transform, n_classes = km.output_transform("auto", info, MODEL_REL)
-    assert n_classes == len(CLASSES)
-    image = load_image(ROOT / IMAGE_REL, IMAGE_REL, SIZE, "stretch", False).array
-    scale = lambda b: scale_batch(b, "unit", 3)
-    params = keras_model.count_params()
-
-    # --- floor: N perturbed, preprocessed images built once; only predictor(batch) is timed.
-    rng = np.random.RandomState(0)
+def floor_inputs(image: np.ndarray, n: int, scale: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """n perturbed, preprocessed images, built once: what the floor feeds the model."""
     segments = segment(image, Explain().segmentation, 0)
-    rows = rng.randint(0, 2, (N, int(segments.max()) + 1))
+    rows = np.random.RandomState(0).randint(0, 2, (n, int(segments.max()) + 1))
     rows[0, :] = 1
-    perturbed = np.empty((N, *image.shape), np.uint8)
+    perturbed = np.empty((n, *image.shape), np.uint8)
     perturb_into(perturbed, image, fill_image(image, segments, 0), segments, rows)
-    inputs = scale(perturbed)
+    return scale(perturbed)
 
-    floor_by_batch: dict[int, float] = {}
-    for bs in BATCH_SIZES:
-        predictor = km.Predictor(keras_model, transform, bs, (*SIZE, 3))
+
+def floor(keras_model: Any, inputs: np.ndarray, batch_sizes: tuple[int, ...], repeats: int) -> dict[int, float]:
+    """Seconds for len(inputs) forward passes through a traced Predictor, per batch size (best of `repeats`)."""
+    out = {}
+    for bs in batch_sizes:
+        predictor = km.Predictor(keras_model, lambda y: y, bs, inputs.shape[1:])
         predictor(inputs[:bs])  # trace once, outside the timing
-        floor_by_batch[bs], _ = best_of(FLOOR_REPEATS, lambda p=predictor: p(inputs))
-    best_bs = min(floor_by_batch, key=floor_by_batch.get)
-    floor = floor_by_batch[best_bs]
+        out[bs], _ = best_of(repeats, lambda p=predictor: p(inputs))
+    return out
 
-    # --- reportgen: explain_image end to end at the best batch size, the compiled function already traced.
-    settings = Explain(num_samples=N, top_labels=min(5, len(CLASSES)), num_features=10, batch_size=best_bs)
-    predictor = km.Predictor(keras_model, transform, best_bs, (*SIZE, 3))
-    predictor(inputs[:best_bs])  # warm-up: the trace is not counted
 
-    def measure(run_settings: Explain) -> tuple[float, dict[str, float], int]:
-        """Best-of time of explain_image with these settings, that run's stage timings and superpixel count."""
-        runs = []
+def ours(keras_model: Any, image: np.ndarray, settings: Explain, scale: Callable, classes: list[str], repeats: int):
+    """Best-of time of explain_image end to end, and that run's stages (model_s from the Predictor)."""
+    predictor = km.Predictor(keras_model, lambda y: y, settings.batch_size, image.shape)
+    predictor(scale(np.repeat(image[None], settings.batch_size, axis=0)))  # the trace is not counted
+    runs = []
 
-        def once():
-            before = predictor.model_seconds
-            result = explain_image(image, lambda b: predictor(scale(b)), CLASSES, run_settings, 0)
-            runs.append((result, predictor.model_seconds - before))
-            return len(runs) - 1
+    def once() -> int:
+        before = predictor.model_seconds
+        result = explain_image(image, predictor, classes, settings, 0, prepare=scale)
+        runs.append((result, predictor.model_seconds - before))
+        return len(runs) - 1
 
-        seconds, best = best_of(OURS_REPEATS, once)
-        result, model_s = runs[best]
-        return seconds, dict(result.timings, model_s=model_s), int(result.segments.max()) + 1
+    seconds, best = best_of(repeats, once)
+    result, model_s = runs[best]
+    t = dict(result.timings, model_s=model_s)
+    t["waited_s"] = t["total_s"] - t["segmentation_s"] - t["model_s"] - t["fit_s"]
+    return seconds, t, int(result.segments.max()) + 1
 
-    ours_s, timings, n_feat = measure(settings)
-    # Same, with lime's default segmentation (quickshift), to compare like with like beside stock LIME.
-    qs_settings = settings.model_copy(update={"segmentation": Segmentation(algorithm="quickshift")})
-    ours_qs_s, qs_timings, qs_n_feat = measure(qs_settings)
 
-    # --- stock LIME: the tutorial call, plain model.predict (lime's batch_size=10), quickshift.
+def stock(keras_model: Any, image: np.ndarray, scale: Callable, n: int, repeats: int) -> tuple[float, int]:
+    """The tutorial call: plain model.predict (lime's batch_size=10), quickshift, top_labels=5, hide_color=0."""
     from lime import lime_image
 
-    def classifier_fn(b):
+    def classifier_fn(b: np.ndarray) -> np.ndarray:
         return keras_model.predict(scale(b), verbose=0)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        keras_model.predict(scale(image[None]), verbose=0)  # build Keras' predict function outside the timing
+        keras_model.predict(scale(image[None]), verbose=0)  # Keras' predict function is built outside the timing
 
-        def stock():
+        def run():
             explainer = lime_image.LimeImageExplainer(random_state=0)
-            return explainer.explain_instance(image, classifier_fn, top_labels=5, hide_color=0, num_samples=N)
+            return explainer.explain_instance(image, classifier_fn, top_labels=5, hide_color=0, num_samples=n)
 
-        stock_s, stock_exp = best_of(STOCK_REPEATS, stock)
-    stock_segments = int(stock_exp.segments.max()) + 1
+        seconds, explanation = best_of(repeats, run)
+    return seconds, int(explanation.segments.max()) + 1
 
-    # --- goal 4: fitting the surrogate for 5 labels (5 score columns on our sampled data).
-    from lime import lime_base
-    from sklearn.metrics import pairwise_distances
 
-    data = np.random.RandomState(1).randint(0, 2, (N, n_feat))
-    data[0, :] = 1
-    labels5 = np.random.RandomState(2).dirichlet(np.ones(5), size=N)
-    distances = pairwise_distances(data, data[:1], metric="cosine").ravel()
-    kernel = lambda d: np.sqrt(np.exp(-(d**2) / 0.25**2))
-    base = lime_base.LimeBase(kernel, random_state=np.random.RandomState(0))
+STAGE_HEAD = (
+    "| case | segmentation_s | build_s (worker, overlapped) | model_s | fit_s | waited_s | total_s |\n"
+    "|---|---|---|---|---|---|---|"
+)
 
-    def fit5(selection, num_features):
-        for label in range(5):
-            base.explain_instance_with_data(data, labels5, distances, label, num_features, feature_selection=selection)
 
-    fit_all_s, _ = best_of(3, lambda: fit5("none", n_feat))
-    fit_fs_s, _ = best_of(1, lambda: fit5("auto", 6))  # lime's default path for num_features <= 6: forward_selection
+def stage_row(name: str, t: dict[str, float]) -> str:
+    keys = ("segmentation_s", "build_s", "model_s", "fit_s", "waited_s", "total_s")
+    return f"| {name} | " + " | ".join(f"{t[k]:.4f}" for k in keys) + " |"
 
-    # --- output
-    print("# Image benchmark (issue 5, goal 1)\n")
+
+def small_case() -> None:
+    """Goal 1: a small CNN on 64x64 inputs, N=1000: <= 1.3x the floor, >= 10x faster than stock LIME."""
+    n = 1000
+    keras_model = km.load_model(ROOT / SMALL_MODEL_REL, SMALL_MODEL_REL)
+    image = load_image(ROOT / IMAGE_REL, IMAGE_REL, (64, 64), "stretch", False).array
+    scale = lambda b: scale_batch(b, "unit", 3)  # noqa: E731
+    by_batch = floor(keras_model, floor_inputs(image, n, scale), (32, 64, 128, 256), repeats=5)
+    best_bs = min(by_batch, key=by_batch.get)
+    floor_s = by_batch[best_bs]
+    settings = Explain(num_samples=n, top_labels=3, num_features=10, batch_size=best_bs)
+    slic_s, slic_t, slic_n = ours(keras_model, image, settings, scale, CLASSES, repeats=5)
+    qs = settings.model_copy(update={"segmentation": Segmentation(algorithm="quickshift")})
+    qs_s, qs_t, qs_n = ours(keras_model, image, qs, scale, CLASSES, repeats=5)
+    stock_s, stock_n = stock(keras_model, image, scale, n, repeats=2)
+
+    print(f"## Goal 1: small CNN, N={n}\n")
+    print(
+        f"Model `{SMALL_MODEL_REL}` ({keras_model.count_params():,} parameters, 64x64x3), image `{IMAGE_REL}`; "
+        f"superpixels: SLIC {slic_n}, quickshift {qs_n}, stock LIME's quickshift {stock_n}. Floor by batch size "
+        "(best of 5): " + ", ".join(f"{bs}: {s:.3f} s" for bs, s in by_batch.items()) + ".\n"
+    )
+    print("| case | floor (s) | reportgen (s) | reportgen / floor | stock LIME (s) | stock / reportgen |")
+    print("|---|---|---|---|---|---|")
+    for name, s in ((f"SLIC (reportgen's default), batch {best_bs}", slic_s), (f"quickshift (as stock LIME), batch {best_bs}", qs_s)):
+        print(f"| {name} | {floor_s:.3f} | {s:.3f} | {s / floor_s:.2f}x | {stock_s:.2f} | {stock_s / s:.1f}x |")
+    print()
+    print(STAGE_HEAD)
+    print(stage_row("SLIC", slic_t))
+    print(stage_row("quickshift", qs_t))
+    print()
+
+
+def large_case() -> None:
+    """Goal 2: InceptionV3 (weights=None) at 299x299, N=200: <= 1.08x (floor plus segmentation)."""
+    import keras
+
+    n = 200
+    keras.utils.set_random_seed(0)
+    keras_model = keras.applications.InceptionV3(weights=None)
+    image = load_image(ROOT / IMAGE_REL, IMAGE_REL, (299, 299), "stretch", False).array
+    from reportgen.applications import scale_fn
+
+    scale = scale_fn("inception_v3")
+    classes = [str(i) for i in range(1000)]
+    by_batch = floor(keras_model, floor_inputs(image, n, scale), (16, 32), repeats=2)
+    best_bs = min(by_batch, key=by_batch.get)
+    floor_s = by_batch[best_bs]
+    settings = Explain(num_samples=n, top_labels=5, num_features=10, batch_size=best_bs)
+    ours_s, t, n_seg = ours(keras_model, image, settings, scale, classes, repeats=2)
+    stock_s, stock_n = stock(keras_model, image, scale, n, repeats=1)
+    goal = floor_s + t["segmentation_s"]
+
+    print(f"## Goal 2: InceptionV3 (weights=None), 299x299, N={n}\n")
+    print(
+        f"{keras_model.count_params():,} parameters; `preprocess_input` of `inception_v3`; image `{IMAGE_REL}` "
+        f"resized to 299x299; superpixels: SLIC {n_seg}, stock LIME's quickshift {stock_n}. Floor by batch size "
+        "(best of 2): " + ", ".join(f"{bs}: {s:.2f} s" for bs, s in by_batch.items()) + ".\n"
+    )
+    print("| case | floor (s) | segmentation (s) | reportgen (s) | reportgen / (floor + segmentation) | stock LIME (s) | stock / reportgen |")
+    print("|---|---|---|---|---|---|---|")
+    print(
+        f"| InceptionV3, SLIC, batch {best_bs} | {floor_s:.2f} | {t['segmentation_s']:.3f} | {ours_s:.2f} | "
+        f"{ours_s / goal:.3f}x | {stock_s:.2f} | {stock_s / ours_s:.2f}x |"
+    )
+    print()
+    print(STAGE_HEAD)
+    print(stage_row("InceptionV3", t))
+    print()
+
+
+MEMORY_CHILD = r"""
+import json, os, sys, time
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+import keras
+from reportgen import model as km
+from reportgen.config import Explain
+from reportgen.explain.image import explain_image
+from reportgen.inputs import load_image, scale_batch
+
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) * 1024
+keras.utils.set_random_seed(0)
+model = keras.Sequential([keras.Input((299, 299, 3)), keras.layers.Conv2D(8, 9, strides=8, activation="relu"),
+                          keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3, activation="softmax")])
+image = load_image(__import__("pathlib").Path(sys.argv[2]), "x", (299, 299), "stretch", False).array
+scale = lambda b: scale_batch(b, "unit", 3)
+predictor = km.Predictor(model, lambda y: y, 64, (299, 299, 3))
+settings = Explain(num_samples=5000, top_labels=3, batch_size=64)
+explain_image(image, predictor, ["a", "b", "c"], settings.model_copy(update={"num_samples": 64}), 0, prepare=scale)
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # resets VmHWM (the peak) to the current RSS
+before = status("VmRSS:")
+t = time.perf_counter()
+explain_image(image, predictor, ["a", "b", "c"], settings, 0, prepare=scale)
+seconds = time.perf_counter() - t
+print(json.dumps({"before": before, "peak": status("VmHWM:"), "seconds": seconds}))
+"""
+
+
+def memory_case() -> None:
+    """Goal 5: N=5000 at 299x299 streams its batches: peak RSS growth under 1 GB."""
+    out = subprocess.run([sys.executable, "-c", MEMORY_CHILD, str(ROOT), str(ROOT / IMAGE_REL)],
+                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    m = json.loads(out.strip().splitlines()[-1])
+    growth = (m["peak"] - m["before"]) / 2**20
+    all_images = 5000 * 299 * 299 * 3 / 2**20
+    print("## Goal 5: memory, N=5000 at 299x299\n")
+    print(
+        "A child process, a small CNN taking 299x299x3 (one strided convolution), batch 64, `scale: unit`. "
+        "The peak (`VmHWM`) is reset through `/proc/self/clear_refs` after a warm-up explanation.\n"
+    )
+    print("| N | RSS before (MiB) | peak RSS growth (MiB) | all N perturbed images, uint8 / float32 (MiB) | seconds |")
+    print("|---|---|---|---|---|")
+    print(f"| 5000 | {m['before'] / 2**20:.0f} | {growth:.0f} | {all_images:.0f} / {4 * all_images:.0f} | {m['seconds']:.1f} |")
+    print()
+
+
+def main() -> None:
+    cases = {"small": small_case, "large": large_case, "memory": memory_case}
+    chosen = sys.argv[1:] or list(cases)
+    print("# Image benchmark (issue 5)\n")
     print(*machine(), sep="\n")
-    print(f"- model: {MODEL_REL} ({params} parameters, input 64x64x3), image {IMAGE_REL} resized to 64x64 (stretch)")
-    print(
-        f"- reportgen: {n_feat} superpixels (slic, reportgen's default); "
-        f"with quickshift {qs_n_feat}; stock LIME's quickshift: {stock_segments}"
-    )
-    print(
-        f"- floor by batch size (best of {FLOOR_REPEATS}): "
-        + ", ".join(f"{bs}: {s:.3f} s" for bs, s in floor_by_batch.items())
-    )
     print()
-    print("| case | N | floor (s) | reportgen (s) | reportgen / floor | stock LIME (s) | stock / reportgen |")
-    print("|---|---|---|---|---|---|---|")
-    print(
-        f"| small CNN 64x64, slic (reportgen default), batch {best_bs} | {N} | {floor:.3f} | {ours_s:.3f} | "
-        f"{ours_s / floor:.2f}x | {stock_s:.2f} | {stock_s / ours_s:.1f}x |"
-    )
-    print(
-        f"| small CNN 64x64, quickshift (as stock LIME), batch {best_bs} | {N} | {floor:.3f} | {ours_qs_s:.3f} | "
-        f"{ours_qs_s / floor:.2f}x | {stock_s:.2f} | {stock_s / ours_qs_s:.1f}x |"
-    )
-    print()
-    print(
-        "Stages of reportgen's best run (seconds; model_s = Predictor.model_seconds delta, perturb_s excludes the model call):\n"
-    )
-    print(
-        "| segmentation | segmentation_s | perturb_s | model_s | fit_s | total_s | other (scaling, padding, copies) |"
-    )
-    print("|---|---|---|---|---|---|---|")
-    for name, t in (("slic", timings), ("quickshift", qs_timings)):
-        other = t["total_s"] - t["segmentation_s"] - t["perturb_s"] - t["model_s"] - t["fit_s"]
-        print(
-            f"| {name} | {t['segmentation_s']:.4f} | {t['perturb_s']:.4f} | {t['model_s']:.4f} | {t['fit_s']:.4f} | "
-            f"{t['total_s']:.4f} | {other:.4f} |"
-        )
-    print()
-    print(f"Surrogate fit for 5 labels (goal 4; N={N}, {n_feat} features):\n")
-    print("| fit | seconds |")
-    print("|---|---|")
-    print(
-        f"| lime ridge on all {n_feat} features (feature_selection none, reportgen's path), best of 3 | {fit_all_s:.4f} |"
-    )
-    print(f"| lime forward_selection, num_features=6 (stock path for num_features <= 6), 1 run | {fit_fs_s:.4f} |")
+    for name in chosen:
+        cases[name]()
 
 
 if __name__ == "__main__":

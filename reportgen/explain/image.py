@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -81,14 +81,59 @@ def perturb_into(out: np.ndarray, image: np.ndarray, fudged: np.ndarray, segment
     np.copyto(out[:n], fudged, where=hidden[..., None])
 
 
+def stream_scores(
+    image: np.ndarray,
+    fudged: np.ndarray,
+    segments: np.ndarray,
+    data: np.ndarray,
+    batch_size: int,
+    prepare: Optional[Callable[[np.ndarray], Any]],
+    predict: Callable[[Any], np.ndarray],
+) -> tuple[np.ndarray, float]:
+    """The model's scores for every row of `data`, and the seconds the worker spent building inputs.
+
+    A worker thread builds (and prepares) batch k+1 while the model runs on batch k, so perturbation hides
+    behind the model; two reused buffers hold the only perturbed images that exist at any time.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    size = min(batch_size, len(data))
+    keep = data.astype(np.uint8)  # 1 byte per superpixel: the (batch, h, w) lookup stays small at 299x299
+    buffers = [np.empty((size, *image.shape), np.uint8) for _ in range(2)]
+    build_s = 0.0
+
+    def build(k: int) -> Any:
+        nonlocal build_s
+        began = time.perf_counter()
+        rows = keep[k * size : (k + 1) * size]
+        batch = buffers[k % 2][: len(rows)]
+        perturb_into(batch, image, fudged, segments, rows)
+        prepared = batch if prepare is None else prepare(batch)
+        build_s += time.perf_counter() - began
+        return prepared
+
+    count = -(-len(data) // size)
+    outputs = []
+    # Buffer k % 2 is rewritten only after the model is done with batch k: build(k + 2) is submitted after predict(k).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="reportgen-perturb") as pool:
+        pending = pool.submit(build, 0)
+        for k in range(count):
+            batch = pending.result()
+            if k + 1 < count:
+                pending = pool.submit(build, k + 1)
+            outputs.append(np.asarray(predict(batch)))
+    return np.concatenate(outputs, axis=0), build_s
+
+
 def explain_image(
     image: np.ndarray,
     predict: Callable[[np.ndarray], np.ndarray],
     classes: Sequence[str],
     settings: Explain,
     seed: int,
+    prepare: Optional[Callable[[np.ndarray], Any]] = None,
 ) -> ImageExplanationResult:
-    """Explain one RGB uint8 image; `predict` maps a uint8 batch to probabilities (n, classes)."""
+    """Explain one RGB uint8 image; `predict` maps `prepare(uint8 batch)` (default: the batch) to probabilities."""
     from lime import lime_image
     from sklearn.metrics import pairwise_distances
 
@@ -112,17 +157,7 @@ def explain_image(
     data = random_state.randint(0, 2, settings.num_samples * n_features).reshape((settings.num_samples, n_features))
     data[0, :] = 1
 
-    batch = np.empty((min(settings.batch_size, settings.num_samples), *image.shape), np.uint8)
-    perturb_s = 0.0
-    outputs = []
-    for start in range(0, settings.num_samples, len(batch)):
-        rows = data[start : start + len(batch)]
-        t = time.perf_counter()
-        perturb_into(batch, image, fudged, segments, rows)
-        perturb_s += time.perf_counter() - t
-        outputs.append(predict(batch[: len(rows)]))
-    labels = np.concatenate(outputs, axis=0)
-    timings["perturb_s"] = perturb_s
+    labels, timings["build_s"] = stream_scores(image, fudged, segments, data, settings.batch_size, prepare, predict)
     if labels.shape != (settings.num_samples, len(classes)):
         raise ExplainError(f"the model gave outputs of shape {labels.shape[1:]} for {len(classes)} classes")
     if not np.all(np.isfinite(labels)):
