@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 import functools
 import hashlib
-import os
 import re
 import warnings
 from dataclasses import dataclass
@@ -158,9 +157,11 @@ def _module_of(keras: Any, name: str) -> str:
 
 
 def keras_models_dir() -> Path:
-    """The folder Keras caches application weights in: $KERAS_HOME/models, else ~/.keras/models."""
-    home = os.environ.get("KERAS_HOME")
-    return Path(home).expanduser() / "models" if home else Path.home() / ".keras" / "models"
+    """The folder application weights are looked for in: the user's $KERAS_HOME/models, else ~/.keras/models."""
+    from reportgen.safety import user_keras_home
+
+    # The user's folder, not the private Keras home reportgen gives Keras while it runs.
+    return user_keras_home().expanduser() / "models"
 
 
 def _show(path: Path) -> str:

@@ -162,6 +162,7 @@ class ModelEntry(_Strict):
     pad: Literal["pre", "post"] = "post"
     inputs: list[InputEntry] = Field(min_length=1)
     explain: Explain = Field(default_factory=Explain)
+    trust_model: bool = False  # allows a TensorFlow SavedModel folder (it can run any graph); recorded in the evidence
 
     @field_validator("tokenizer")
     @classmethod

@@ -81,6 +81,7 @@ class ModelRecord(_Record):
     classes: list[str]
     status: Literal["ok", "error"]
     error: str | None = None
+    trusted: bool = False  # loaded with trust_model: true (a SavedModel folder, which can run any graph)
     items: list[Item] = Field(default_factory=list)
 
 
@@ -137,6 +138,14 @@ def sha256_file(path: Path) -> str:
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_tree(folder: Path) -> str:
+    """Hex sha256 over a folder: each file's '/'-separated relative path and sha256, in sorted order."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(f"{path.relative_to(folder).as_posix()}\0{sha256_file(path)}\n".encode("utf-8"))
     return digest.hexdigest()
 
 

@@ -19,6 +19,10 @@ def _is_file_target(target: str) -> bool:
 
 
 def _import_failure(exc: BaseException, path: Path | None = None, rel: str = "") -> str:
+    from reportgen.safety import network_message
+
+    if network_message(exc):
+        return "importing it tried to download: network access is disabled (reportgen runs offline)"
     return f"importing it raised {type(exc).__name__}: {describe(exc, path, rel)}"
 
 
@@ -111,6 +115,7 @@ def call_image_hook(
     try:
         result = fn(view)
     except Exception as exc:
+        _network_refused(exc, spec)
         text = describe(exc)
         if "read-only" in text:
             text += " (the batch is read-only: work on a copy, e.g. batch.astype('float32'))"
@@ -123,8 +128,16 @@ def call_text_hook(fn: Callable[..., Any], texts: list[str], spec: str, expected
     try:
         result = fn(list(texts))
     except Exception as exc:
+        _network_refused(exc, spec)
         raise ModelError(f"hook {spec} raised {type(exc).__name__}: {describe(exc)}") from None
     return _checked_array(result, spec, len(texts), expected_shape, None)
+
+
+def _network_refused(exc: BaseException, spec: str) -> None:
+    from reportgen.safety import network_message
+
+    if network_message(exc):
+        raise ModelError(f"hook {spec} tried to download: network access is disabled (reportgen runs offline)") from None
 
 
 def _checked_array(result: Any, spec: str, n: int, expected_shape: tuple[Any, ...], dtype: Any) -> np.ndarray:

@@ -8,7 +8,6 @@ import sys
 import tempfile
 import time
 import warnings
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
@@ -23,7 +22,9 @@ MIN_KERAS = (3, 15, 1)  # safe_mode is not trustworthy before this release
 def _quiet_tensorflow() -> None:
     # Must run before TensorFlow is first imported: its C++ logging reads these at import time.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    from reportgen.safety import prepare_keras_environment
+
+    prepare_keras_environment()
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:
@@ -84,21 +85,16 @@ class ModelInfo:
     input_dtype_is_string: bool = False  # a text model taking raw strings
 
 
-def _check_container(path: Path, rel: str) -> None:
-    # Keras' own message for a file of the wrong kind is "File not found"; say what is really wrong.
-    suffix = path.suffix.lower()
-    if suffix == ".keras" and not zipfile.is_zipfile(path):
-        raise ModelError(f"{rel}: not a .keras model (a .keras file is a zip archive; this one is not, or is truncated)")
-    if suffix in (".h5", ".hdf5"):
-        import h5py
+def load_model(path: Path, rel: str, trusted: bool = False) -> Any:
+    """Load a .keras or .h5 model with safe_mode on and without compiling it (a SavedModel folder only if trusted)."""
+    from reportgen.safety import check_model_file, is_saved_model
 
-        if not h5py.is_hdf5(str(path)):
-            raise ModelError(f"{rel}: not an HDF5 file (a .h5 model is HDF5; this one is not, or is truncated)")
-
-
-def load_model(path: Path, rel: str) -> Any:
-    """Load a .keras or .h5 model with safe_mode on and without compiling it."""
-    _check_container(path, rel)
+    if is_saved_model(path):
+        if not trusted:
+            raise ModelError(f"{rel}: refused: a SavedModel folder can run any TensorFlow graph; set trust_model: true "
+                             "for this model if you trust where it comes from")  # fmt: skip
+        return _load_saved_model(path, rel)
+    check_model_file(path, rel)
     keras = import_keras()
     try:
         with warnings.catch_warnings():
@@ -111,6 +107,31 @@ def load_model(path: Path, rel: str) -> Any:
             # Keras' own advice (safe_mode=False) is exactly what reportgen must never do.
             raise ModelError(f"{rel}: refused: the model holds a Lambda layer with Python code, which reportgen never runs") from None
         raise ModelError(f"{rel}: cannot load the model: {text}") from None
+    return model
+
+
+def _load_saved_model(path: Path, rel: str) -> Any:
+    """A trusted SavedModel folder as a Keras model: its serving signature wrapped in a TFSMLayer."""
+    keras = import_keras()
+    import tensorflow as tf
+
+    try:
+        signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+        _args, kwargs = signature.structured_input_signature
+        if len(kwargs) != 1:
+            raise ModelError(f"{rel}: the SavedModel's serving signature takes {len(kwargs)} inputs; reportgen needs one")
+        (name, spec), = kwargs.items()
+        outputs = list(signature.structured_outputs)
+        if len(outputs) != 1:
+            raise ModelError(f"{rel}: the SavedModel's serving signature has outputs {', '.join(outputs)}; "
+                             "reportgen explains a signature with one output")  # fmt: skip
+        inputs = keras.Input(shape=tuple(spec.shape[1:]), dtype=spec.dtype.name, name=name)
+        layer = keras.layers.TFSMLayer(str(path), call_endpoint="serving_default")
+        model = keras.Model(inputs, layer({name: inputs})[outputs[0]], name=path.name)
+    except ModelError:
+        raise
+    except Exception as exc:  # TensorFlow raises many types for a folder that is not a usable SavedModel
+        raise ModelError(f"{rel}: cannot load the SavedModel: {describe(exc, path, rel)}") from None
     return model
 
 
@@ -214,14 +235,17 @@ class Predictor:
         for start in range(0, len(batch), self.batch_size):
             chunk = batch[start : start + self.batch_size]
             n = len(chunk)
-            self._buffer[:n] = chunk
-            if n < self.batch_size:
+            if n == self.batch_size and chunk.dtype == self._buffer.dtype and chunk.flags.c_contiguous:
+                x = chunk  # a full batch of the right type goes in as it is; no copy
+            else:
+                self._buffer[:n] = chunk
                 self._buffer[n:] = self._padding
+                x = self._buffer
             began = time.perf_counter()
             with warnings.catch_warnings():
                 # Keras-2-era functional models warn that a tensor is not their ['input_1'] list: harmless.
                 warnings.simplefilter("ignore", UserWarning)
-                raw = self._fn(self._buffer).numpy()
+                raw = self._fn(x).numpy()
             self.model_seconds += time.perf_counter() - began
             outputs.append(raw[:n].reshape(n, -1).astype(np.float64))  # singleton axes dropped
         return self.transform(np.concatenate(outputs, axis=0))

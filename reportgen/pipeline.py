@@ -94,8 +94,8 @@ def _explain_model(
     entry = resolved.entry
     record = ev.ModelRecord(
         name=entry.name, kind=entry.kind, path=resolved.rel_path,
-        sha256=ev.sha256_file(resolved.path) if resolved.path.is_file() else None,  # imagenet weights may be missing
-        classes=list(resolved.classes or []), status="ok",
+        sha256=_model_sha256(resolved.path), classes=list(resolved.classes or []), status="ok",
+        trusted=entry.trust_model,
     )  # fmt: skip
 
     def fail(item_id: str, ref: ev.InputRef, message: str) -> None:
@@ -164,8 +164,21 @@ def count_items(loaded: LoadedConfig) -> int:
     return sum(len(m.inputs) for m in loaded.models)
 
 
+def _model_sha256(path: Path) -> Optional[str]:
+    if path.is_dir():
+        return ev.sha256_tree(path)  # a SavedModel folder
+    return ev.sha256_file(path) if path.is_file() else None  # imagenet weights may be missing
+
+
 def run(loaded: LoadedConfig, progress: Optional[ProgressFn] = None) -> RunResult:
     """Explain every input of every model and write the whole report folder."""
+    from reportgen.safety import no_network
+
+    with no_network():  # a run never connects anywhere: downloads fail fast instead of timing out
+        return _run(loaded, progress)
+
+
+def _run(loaded: LoadedConfig, progress: Optional[ProgressFn]) -> RunResult:
     from reportgen.hooks import load_hook
     from reportgen.render import write_report
 

@@ -6,6 +6,7 @@ import csv
 import glob
 import io
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -14,6 +15,7 @@ from reportgen.applications import APPLICATIONS, keras_models_dir
 from reportgen.config import MODEL_SUFFIXES, Config, FileInput, InputEntry, ModelEntry, TableInput, TextInput, parse
 from reportgen.errors import ConfigError
 from reportgen.evidence import sha256_bytes, sha256_file
+from reportgen.safety import file_problem, is_remote, is_saved_model
 
 
 @dataclass(frozen=True)
@@ -59,23 +61,29 @@ class LoadedConfig:
 
 
 def _rel(path: Path, folder: Path) -> str:
-    try:
-        return path.relative_to(folder).as_posix()
-    except ValueError:
-        return path.as_posix()
+    # Relative even outside the config's folder ("../data/x.png"): no absolute path reaches a shared report.
+    return Path(os.path.relpath(path, folder)).as_posix()
+
+
+def local_file(given: str, folder: Path, where: str) -> Path:
+    """The regular local file a config names; a URL, a missing file, a device or a FIFO is a ConfigError."""
+    if is_remote(given):
+        raise ConfigError(f"{where}: '{given}' is a URL; reportgen reads local files only (download it and name the copy)")
+    path = folder / given
+    problem = file_problem(path)
+    if problem is not None:
+        raise ConfigError(f"{where}: '{given}' {problem}")
+    return path
 
 
 def _files(pattern: str, folder: Path, where: str) -> list[Path]:
-    if glob.has_magic(pattern):
+    if glob.has_magic(pattern) and not is_remote(pattern):
         matches = sorted(Path(p) for p in glob.glob(str(folder / pattern), recursive=True))
-        matches = [p for p in matches if p.is_file()]
+        matches = [p for p in matches if file_problem(p) is None]  # regular files only
         if not matches:
             raise ConfigError(f"{where}: '{pattern}' matches no file")
         return matches
-    path = folder / pattern
-    if not path.is_file():
-        raise ConfigError(f"{where}: '{pattern}' does not exist")
-    return [path]
+    return [local_file(pattern, folder, where)]
 
 
 def _decode(data: bytes, rel: str, where: str) -> str:
@@ -165,11 +173,14 @@ def _model_file(entry: ModelEntry, folder: Path, where: str) -> tuple[Path, str]
         return keras_models_dir() / file_name, f"imagenet:{file_name}"
     given, what = (entry.weights, "weights") if entry.application is not None else (entry.path, "path")
     assert given is not None  # the config's validator requires one of them
+    if is_remote(given):
+        raise ConfigError(f"{where}.{what}: '{given}' is a URL; reportgen never downloads models (download it and name the copy)")
     model_path = folder / given
+    if entry.path is not None and is_saved_model(model_path):
+        return model_path.resolve(), _rel(model_path, folder)  # refused when loaded unless trust_model is set
     if model_path.suffix.lower() not in MODEL_SUFFIXES:
-        raise ConfigError(f"{where}.{what}: '{given}' is not a .keras or .h5 file")
-    if not model_path.is_file():
-        raise ConfigError(f"{where}.{what}: '{given}' does not exist")
+        raise ConfigError(f"{where}.{what}: '{given}' is not a .keras or .h5 file (or a SavedModel folder)")
+    local_file(given, folder, f"{where}.{what}")
     return model_path.resolve(), _rel(model_path, folder)
 
 
@@ -180,14 +191,14 @@ def resolve(config: Config, path: Path) -> list[ResolvedModel]:
     for i, entry in enumerate(config.models):
         where = f"{path.name}: models[{i}]"
         hook_file = (entry.preprocess.hook or "").rpartition(":")[0]
-        if hook_file.endswith(".py") and not (folder / hook_file).is_file():
-            raise ConfigError(f"{where}.preprocess.hook: '{hook_file}' does not exist")
-        if entry.vocabulary is not None and not (folder / entry.vocabulary).is_file():
-            raise ConfigError(f"{where}.vocabulary: '{entry.vocabulary}' does not exist")
+        if hook_file.endswith(".py"):
+            local_file(hook_file, folder, f"{where}.preprocess.hook")
+        if entry.vocabulary is not None:
+            local_file(entry.vocabulary, folder, f"{where}.vocabulary")
         model_path, rel_path = _model_file(entry, folder, where)
         classes = entry.classes
         if entry.classes_file is not None:
-            classes = _read_classes_file(folder / entry.classes_file, where)
+            classes = _read_classes_file(local_file(entry.classes_file, folder, f"{where}.classes_file"), where)
         inputs = expand_inputs(entry.inputs, folder, where)
         models.append(ResolvedModel(entry, model_path, rel_path, classes, inputs, folder))
     return models

@@ -28,7 +28,7 @@ class _Runner:
             weights = "imagenet" if entry.weights == "imagenet" else resolved.path
             model = build_application(entry.application, weights, resolved.rel_path)
         else:
-            model = km.load_model(resolved.path, resolved.rel_path)
+            model = km.load_model(resolved.path, resolved.rel_path, trusted=entry.trust_model)
         self.model = km.select_output(model, entry.output_name, resolved.rel_path)
         self.info = km.inspect(self.model)
         self.output_mode, transform, n_classes = km.output_transform(entry.output, self.info, self.rel)
@@ -64,7 +64,8 @@ class _Runner:
     def _finish(self, result: Any, before: float) -> dict[str, float]:
         timings = dict(result.timings)
         timings["model_s"] = self.predictor.model_seconds - before
-        # What is left of the total besides segmentation, model and fit is building the perturbed inputs.
+        # What is left of the total besides segmentation, model and fit is building perturbed inputs: only the part
+        # the model waited for, since images are built in a worker thread while the model runs.
         rest = timings["total_s"] - timings["segmentation_s"] - timings["fit_s"] - timings["model_s"]
         timings["perturb_s"] = max(0.0, rest)
         return {key: round(timings[key], 6) for key in STAGES}
@@ -126,7 +127,7 @@ class ImageRunner(_Runner):
         entry = self.resolved.entry
         image = load_image(spec.path, spec.rel, self.size, entry.preprocess.fit, self.color == "grayscale")
         before = self.predictor.model_seconds
-        result = explain_image(image.array, lambda b: self.predictor(self.to_input(b)), self.classes, self.settings, self.seed)
+        result = explain_image(image.array, self.predictor, self.classes, self.settings, self.seed, prepare=self.to_input)
         image_rel = f"{ev.ARTIFACTS_DIR}/{item_id}/input.png"
         segments_rel = f"{ev.ARTIFACTS_DIR}/{item_id}/segments.png"
         write_png(staging / image_rel, image.array)

@@ -187,6 +187,7 @@ def _model_section(number: int, model: ModelRecord, config: dict[str, Any], repo
         "classes": ", ".join(model.classes),
         "n_classes": len(model.classes),
         "status": model.status,
+        "trusted": model.trusted,
         "explained": f"{ok} of {len(model.items)}",
     }
     fill = _fill(explain) if model.kind == "image" else ""
