@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
-from reportgen.errors import ModelError, describe
+from reportgen.errors import ModelError, UsageError, describe
 
 MIN_KERAS = (3, 15, 1)  # safe_mode is not trustworthy before this release
 
@@ -59,7 +59,7 @@ def _native_stderr_silenced() -> Iterator[None]:
 
 
 def import_keras() -> Any:
-    """Import Keras 3 on TensorFlow, refusing versions whose safe_mode cannot be trusted."""
+    """Import Keras 3 on TensorFlow, refusing legacy Keras, other backends and versions whose safe_mode is unsafe."""
     _quiet_tensorflow()
     if "tensorflow" not in sys.modules:
         with _native_stderr_silenced():
@@ -69,9 +69,9 @@ def import_keras() -> Any:
     import keras
 
     if _version_tuple(keras.__version__) < MIN_KERAS:
-        raise ModelError(f"Keras {keras.__version__} is too old: reportgen needs keras>=3.15.1 for a safe model loader")
+        raise UsageError(f"Keras {keras.__version__} is too old: reportgen needs keras>=3.15.1 for a safe model loader")
     if keras.backend.backend() != "tensorflow":
-        raise ModelError(f"Keras uses the {keras.backend.backend()} backend; reportgen needs tensorflow")
+        raise UsageError(f"Keras uses the {keras.backend.backend()} backend; reportgen needs tensorflow")
     return keras
 
 
@@ -127,7 +127,7 @@ def _load_saved_model(path: Path, rel: str) -> Any:
                              "reportgen explains a signature with one output")  # fmt: skip
         inputs = keras.Input(shape=tuple(spec.shape[1:]), dtype=spec.dtype.name, name=name)
         layer = keras.layers.TFSMLayer(str(path), call_endpoint="serving_default")
-        model = keras.Model(inputs, layer({name: inputs})[outputs[0]], name=path.name)
+        model = keras.Model(inputs, layer(inputs)[outputs[0]], name=path.name)
     except ModelError:
         raise
     except Exception as exc:  # TensorFlow raises many types for a folder that is not a usable SavedModel

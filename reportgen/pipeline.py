@@ -180,10 +180,12 @@ def run(loaded: LoadedConfig, progress: Optional[ProgressFn] = None) -> RunResul
 
 def _run(loaded: LoadedConfig, progress: Optional[ProgressFn]) -> RunResult:
     from reportgen.hooks import load_hook
+    from reportgen.model import import_keras
     from reportgen.render import write_report
 
     out = loaded.output_dir
     check_output_dir(out)
+    import_keras()  # Keras 2, TF_USE_LEGACY_KERAS or another backend: refused (exit 2) before anything runs
     # Hooks are user code: imported before anything runs, so a broken one is a config error (exit 2).
     hooks = [
         load_hook(m.entry.preprocess.hook, loaded.folder, f"{loaded.path.name}: models[{i}].preprocess")

@@ -15,7 +15,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-from reportgen.errors import ModelError
+from reportgen.errors import ModelError, UsageError
 
 # "hf://", "http://", "gs://", "s3://", "file://": Keras and TensorFlow would fetch some of these themselves.
 REMOTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -140,10 +140,10 @@ def prepare_keras_environment() -> None:
         return
     legacy = os.environ.get("TF_USE_LEGACY_KERAS", "").strip().lower()
     if legacy in ("1", "true", "yes"):
-        raise ModelError("TF_USE_LEGACY_KERAS is set: reportgen needs Keras 3 (unset TF_USE_LEGACY_KERAS)")
+        raise UsageError("TF_USE_LEGACY_KERAS is set: reportgen needs Keras 3 (unset TF_USE_LEGACY_KERAS)")
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
     if backend != "tensorflow":
-        raise ModelError(f"KERAS_BACKEND is '{backend}': reportgen needs the tensorflow backend")
+        raise UsageError(f"KERAS_BACKEND is '{backend}': reportgen needs the tensorflow backend")
     import sys
 
     if "keras" not in sys.modules:
