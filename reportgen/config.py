@@ -215,11 +215,17 @@ class ModelEntry(_Strict):
                 raise ValueError(f"'{key}' is for text models; this model is kind: image")
 
 
+class Limits(_Strict):
+    max_image_pixels: int = Field(default=40_000_000, ge=1)  # width x height, read from the header before decoding
+    max_text_bytes: int = Field(default=1_000_000, ge=1)  # one text input, as UTF-8
+
+
 class Config(_Strict):
     title: str = "Model trust report"
     output: str = "report"
     formats: list[Literal["html", "pdf"]] = Field(default_factory=lambda: ["html", "pdf"], min_length=1)
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    limits: Limits = Field(default_factory=Limits)
     models: list[ModelEntry] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -273,6 +279,22 @@ def _format_errors(name: str, exc: ValidationError) -> str:
     return f"{name}: {prefix}{_message(first)}{suffix}"
 
 
+def _refuse_surrogates(node: Any, name: str, where: str) -> None:
+    # YAML's "\ud800" escape gives a lone surrogate, which no UTF-8 file (evidence, report) can hold.
+    if isinstance(node, str):
+        bad = next((i for i, ch in enumerate(node) if 0xD800 <= ord(ch) <= 0xDFFF), None)
+        if bad is not None:
+            raise ConfigError(f"{name}: {where or 'a key'}: a lone surrogate U+{ord(node[bad]):04X} at character {bad}; "
+                              "text must be valid Unicode")  # fmt: skip
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            _refuse_surrogates(key, name, where)
+            _refuse_surrogates(value, name, f"{where}.{key}" if where else str(key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            _refuse_surrogates(value, name, f"{where}[{i}]")
+
+
 def parse(text: str, name: str) -> Config:
     """Validate a config document's text; errors name the file and the key path."""
     try:
@@ -284,6 +306,7 @@ def parse(text: str, name: str) -> Config:
         raise ConfigError(f"{name}: not valid YAML{where}: {problem}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{name}: expected a mapping of keys (title, models, ...) at the top level")
+    _refuse_surrogates(data, name, "")
     try:
         return Config.model_validate(data)
     except ValidationError as exc:

@@ -12,7 +12,10 @@ import numpy as np
 
 from reportgen.errors import InputError, describe
 
-MAX_PIXELS = 100_000_000  # larger images are refused, not decoded (a decompression bomb guard)
+MAX_PIXELS = 40_000_000  # default of limits.max_image_pixels: larger images are refused before decoding
+# Decoders reportgen lets Pillow use, chosen by the file's content (never by its extension).
+IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP")
+MAX_TEXT_BYTES = 1_000_000  # default of limits.max_text_bytes
 
 
 @dataclass(frozen=True)
@@ -88,21 +91,27 @@ def _fit(img: "PIL.Image.Image", size: tuple[int, int], fit: str) -> "PIL.Image.
     return img.resize((width, height), Image.Resampling.LANCZOS)
 
 
-def load_image(path: Path, rel: str, size: tuple[int, int], fit: str, grayscale: bool) -> ImageInput:
+def load_image(
+    path: Path, rel: str, size: tuple[int, int], fit: str, grayscale: bool, max_pixels: int = MAX_PIXELS
+) -> ImageInput:
     """Decode an image file into the array LIME explains; any decoding problem is an InputError."""
-    from PIL import Image, ImageOps
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                if img.width * img.height > MAX_PIXELS:
-                    raise InputError(f"{rel}: image of {img.width}x{img.height} pixels is over the limit of {MAX_PIXELS}")
+            with Image.open(path, formats=IMAGE_FORMATS) as img:
+                # The header's size, checked before a single pixel is decoded.
+                if img.width * img.height > max_pixels:
+                    raise InputError(f"{rel}: image of {img.width}x{img.height} pixels is over the limit of "
+                                     f"{max_pixels:,} (limits.max_image_pixels)")  # fmt: skip
                 img.load()
                 img = ImageOps.exif_transpose(img)
                 rgb = _to_rgb(img)
     except InputError:
         raise
+    except UnidentifiedImageError:
+        raise InputError(f"{rel}: not a PNG, JPEG, BMP, GIF, TIFF or WebP image (judged by its content)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise InputError(f"{rel}: refused as a decompression bomb: {exc}") from None
     except Exception as exc:  # Pillow raises many types for a bad file
@@ -127,3 +136,24 @@ def scale_batch(batch: np.ndarray, scale: str, channels: int, out: np.ndarray | 
         out *= np.float32(1.0 / 127.5)
         out -= np.float32(1.0)
     return out
+
+
+def decode_text(data: bytes, rel: str) -> str:
+    """UTF-8 bytes as text (a BOM dropped); invalid UTF-8 is an InputError naming the byte offset."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{rel}: not valid UTF-8 (byte offset {exc.start})") from None
+
+
+def normalise_text(text: str, rel: str, max_bytes: int = MAX_TEXT_BYTES) -> str:
+    """The text as it is explained: size-checked, valid Unicode, line ends as \\n, NFC (see docs/security.md)."""
+    bad = next((i for i, ch in enumerate(text) if 0xD800 <= ord(ch) <= 0xDFFF), None)
+    if bad is not None:
+        raise InputError(f"{rel}: a lone surrogate U+{ord(text[bad]):04X} at character {bad}; text must be valid Unicode")
+    size = len(text.encode("utf-8"))
+    if size > max_bytes:
+        raise InputError(f"{rel}: {size:,} bytes of text is over the limit of {max_bytes:,} (limits.max_text_bytes)")
+    # CRLF and CR become LF (as Python's text mode reads files); NFC, so "é" is one character however it was
+    # typed: the words tokenizer would otherwise cut an NFD "e" + combining accent apart.
+    return unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))

@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional
 
 from reportgen import __version__
 from reportgen import evidence as ev
-from reportgen.config import effective
+from reportgen.config import Limits, effective
 from reportgen.errors import ConfigError, ReportgenError, describe
 from reportgen.resolve import InputSpec, LoadedConfig, ResolvedModel, input_sha256
 
@@ -87,7 +87,7 @@ def check_output_dir(out: Path) -> None:
 def _explain_model(
     resolved: ResolvedModel, seed: int, staging: Path, ids: list[str], progress: Optional[ProgressFn],
     timings: dict[str, dict[str, float]], rows: list[SummaryRow], effective_model: dict[str, Any],
-    hook: Optional[Callable[..., Any]] = None,
+    hook: Optional[Callable[..., Any]] = None, limits: Optional[Limits] = None,
 ) -> ev.ModelRecord:  # fmt: skip
     from reportgen.runners import make_runner
 
@@ -105,7 +105,7 @@ def _explain_model(
             progress(entry.name, item_id, "error")
 
     try:
-        runner = make_runner(resolved, seed, hook)
+        runner = make_runner(resolved, seed, hook, limits or Limits())
     except ReportgenError as exc:
         record.status, record.error = "error", str(exc)
         for item_id, spec in zip(ids, resolved.inputs):
@@ -203,7 +203,7 @@ def _run(loaded: LoadedConfig, progress: Optional[ProgressFn]) -> RunResult:
         models = []
         for resolved, ids, effective_model, hook in zip(loaded.models, item_ids(loaded), config_data["models"], hooks):
             models.append(_explain_model(resolved, loaded.config.seed, staging, ids, progress, timings, rows,
-                                         effective_model, hook))  # fmt: skip
+                                         effective_model, hook, loaded.config.limits))  # fmt: skip
         evidence = ev.Evidence(
             title=loaded.config.title, created=created, tool=ev.Tool(version=__version__), environment=environment(),
             config=config_data, config_sha256=loaded.sha256, artifacts=ev.hash_artifacts(staging), models=models,

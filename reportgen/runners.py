@@ -8,6 +8,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from reportgen import evidence as ev
+from reportgen.config import Limits
 from reportgen.errors import InputError, ModelError
 from reportgen.resolve import InputSpec, ResolvedModel
 
@@ -17,11 +18,11 @@ STAGES = ("segmentation_s", "perturb_s", "model_s", "fit_s", "total_s")
 class _Runner:
     """What both kinds share: the model loaded safely, its output handling, classes and compiled predictor."""
 
-    def __init__(self, resolved: ResolvedModel, seed: int) -> None:
+    def __init__(self, resolved: ResolvedModel, seed: int, limits: Limits) -> None:
         from reportgen import model as km
 
         entry = resolved.entry
-        self.resolved, self.seed, self.rel = resolved, seed, resolved.rel_path
+        self.resolved, self.seed, self.rel, self.limits = resolved, seed, resolved.rel_path, limits
         if entry.application is not None:
             from reportgen.applications import build_application
 
@@ -74,8 +75,9 @@ class _Runner:
 class ImageRunner(_Runner):
     """An image classifier: images resized, preprocessed and explained with LimeImageExplainer."""
 
-    def __init__(self, resolved: ResolvedModel, seed: int, hook: Optional[Callable[..., Any]] = None) -> None:
-        super().__init__(resolved, seed)
+    def __init__(self, resolved: ResolvedModel, seed: int, hook: Optional[Callable[..., Any]] = None,
+                 limits: Optional[Limits] = None) -> None:  # fmt: skip
+        super().__init__(resolved, seed, limits or Limits())
         entry, rel = resolved.entry, self.rel
         if self.info.input_dtype_is_string:
             raise ModelError(f"{rel}: the model takes text (a string input); set kind: text")
@@ -125,7 +127,8 @@ class ImageRunner(_Runner):
 
         assert spec.path is not None and spec.rel is not None
         entry = self.resolved.entry
-        image = load_image(spec.path, spec.rel, self.size, entry.preprocess.fit, self.color == "grayscale")
+        image = load_image(spec.path, spec.rel, self.size, entry.preprocess.fit, self.color == "grayscale",
+                           self.limits.max_image_pixels)  # fmt: skip
         before = self.predictor.model_seconds
         result = explain_image(image.array, self.predictor, self.classes, self.settings, self.seed, prepare=self.to_input)
         image_rel = f"{ev.ARTIFACTS_DIR}/{item_id}/input.png"
@@ -140,8 +143,9 @@ class ImageRunner(_Runner):
 class TextRunner(_Runner):
     """A text classifier that takes raw strings, explained with LimeTextExplainer."""
 
-    def __init__(self, resolved: ResolvedModel, seed: int, hook: Optional[Callable[..., Any]] = None) -> None:
-        super().__init__(resolved, seed)
+    def __init__(self, resolved: ResolvedModel, seed: int, hook: Optional[Callable[..., Any]] = None,
+                 limits: Optional[Limits] = None) -> None:  # fmt: skip
+        super().__init__(resolved, seed, limits or Limits())
         entry, rel = resolved.entry, self.rel
         self.to_input: Callable[[list[str]], np.ndarray]
         if self.info.input_dtype_is_string:
@@ -183,15 +187,19 @@ class TextRunner(_Runner):
         return encoder.encode
 
     def read_text(self, spec: InputSpec) -> str:
-        """The input's text: inline, a table row, or a UTF-8 file (a BOM is dropped)."""
+        """The input's text (inline, a table row, or a UTF-8 file) as it is explained: see inputs.normalise_text."""
+        from reportgen.inputs import decode_text, normalise_text
+
+        limit = self.limits.max_text_bytes
+        where = spec.rel if spec.row is None else f"{spec.rel} row {spec.row}"
         if spec.text is not None:
-            return spec.text
-        assert spec.path is not None
-        data = spec.path.read_bytes()
-        try:
-            return data.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise InputError(f"{spec.rel}: not valid UTF-8 (byte offset {exc.start})") from None
+            return normalise_text(spec.text, where or spec.name, limit)
+        assert spec.path is not None and spec.rel is not None
+        with open(spec.path, "rb") as f:
+            data = f.read(limit + 4)  # never more than the limit (a BOM aside) is read
+        if len(data) > limit + 3:
+            raise InputError(f"{spec.rel}: over the limit of {limit:,} bytes of text (limits.max_text_bytes)")
+        return normalise_text(decode_text(data, spec.rel), spec.rel, limit)
 
     def explain(self, spec: InputSpec, item_id: str, sha: str, staging: Path) -> tuple[dict[str, Any], dict[str, float]]:
         """Explain one text; returns the item's fields and its timings."""
@@ -220,8 +228,10 @@ def write_png(path: Path, array: np.ndarray) -> None:
         Image.fromarray(array.astype(np.uint16)).save(path, format="PNG")
 
 
-def make_runner(resolved: ResolvedModel, seed: int, hook: Optional[Callable[..., Any]]) -> _Runner:
+def make_runner(
+    resolved: ResolvedModel, seed: int, hook: Optional[Callable[..., Any]], limits: Optional[Limits] = None
+) -> _Runner:
     """The runner for a model entry's kind."""
     if resolved.entry.kind == "text":
-        return TextRunner(resolved, seed, hook)
-    return ImageRunner(resolved, seed, hook)
+        return TextRunner(resolved, seed, hook, limits)
+    return ImageRunner(resolved, seed, hook, limits)
