@@ -127,10 +127,9 @@ def _print_summary(result: "RunResult") -> None:
 
 
 def _shown(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
+    # Relative to where the user is ("../out/report.pdf"), unless that climbs to the root anyway.
+    relative = os.path.relpath(path, Path.cwd())
+    return str(path) if relative.startswith(("../../../", "..\\..\\..\\")) else relative
 
 
 @app.command()

@@ -251,3 +251,20 @@ def test_a_hook_that_downloads_fails_fast_with_a_clear_message(workspace):
     assert result.returncode == 1
     item = json.loads((workspace / "out" / "net-hook" / "evidence.json").read_text())["models"][0]["items"][0]
     assert "network access is disabled" in item["error"] and "\n" not in item["error"]
+
+
+def test_paths_outside_the_config_folder_stay_relative_in_errors_evidence_and_report(workspace):
+    sub = workspace / "configs"
+    sub.mkdir(exist_ok=True)
+    text = CONFIG.format(name="outside", path="../models/garbage.keras", inputs="../images/red_square.png", extra="")
+    text = text.replace("output: out/outside", "output: ../out/outside")
+    write_config(sub, text, "outside.yaml")
+    result = reportgen("run", "outside.yaml", cwd=sub)
+    assert result.returncode == 1
+    folder = workspace / "out" / "outside"
+    evidence = json.loads((folder / "evidence.json").read_text())
+    assert evidence["models"][0]["error"].startswith("../models/garbage.keras: not a .keras model")
+    assert evidence["models"][0]["items"][0]["input"]["path"] == "../images/red_square.png"
+    for name in ("evidence.json", "report.html", "timings.json"):
+        assert str(workspace) not in (folder / name).read_text(encoding="utf-8"), name
+    assert str(workspace) not in result.stdout + result.stderr
