@@ -11,7 +11,7 @@ import numpy as np
 
 from reportgen.errors import RenderError
 from reportgen.evidence import ARTIFACTS_DIR, Evidence, Explanation, Item, ModelRecord
-from reportgen.render import figures
+from reportgen.render import chars, figures
 
 MAX_PREDICTIONS = 10
 DEFAULT_NUM_FEATURES = 10
@@ -362,7 +362,8 @@ def _text_label(item: Item, exp: Explanation, probability: float | None, num_fea
     if shown:
         block["figures"] = [
             _figure(
-                figures.token_bars_png([name for name in shown], [w for _r, w in shown.values()]),
+                # Invisible and bidi characters as [U+XXXX] text, as everywhere else in the report.
+                figures.token_bars_png([chars.plain(name) for name in shown], [w for _r, w in shown.values()]),
                 f"Weights of the {len(shown)} strongest tokens for \u2018{exp.label}\u2019: blue supports it, "
                 "orange speaks against it",
                 f"The {len(shown)} strongest tokens",

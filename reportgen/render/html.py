@@ -10,24 +10,35 @@ from markupsafe import Markup
 
 from reportgen.errors import RenderError
 from reportgen.evidence import Evidence
+from reportgen.render import chars
 from reportgen.render.context import build_context
 from reportgen.resources import templates_dir
 
 TEMPLATE = "report.html.j2"
 STYLESHEET = "report.css"
+# The report loads nothing: inline CSS (the <style> element and the prediction bars' style attributes)
+# and data: images. No script, font, frame, connection or form; base-uri and form-action do not fall
+# back to default-src, so they are named. frame-ancestors is left out: a meta tag cannot set it.
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
 
 @functools.cache
 def environment() -> jinja2.Environment:
     """The Jinja2 environment: templates from templates_dir(), everything autoescaped, no silent blanks."""
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir()),
         autoescape=True,  # every template, whatever its name ends with
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        # Every {{ }} not already marked up: bidi controls, NULs and other invisible characters become
+        # the text [U+202E], so they cannot reorder or hide text even in attributes and <title>.
+        finalize=chars.plain,
     )
+    # Element text: the same characters as boxed <span class="ctl"> markers naming them.
+    env.filters["marked"] = chars.mark
+    return env
 
 
 def stylesheet() -> Markup:
@@ -50,4 +61,4 @@ def render_html(evidence: Evidence, report_dir: Path) -> str:
         template = environment().get_template(TEMPLATE)
     except jinja2.TemplateNotFound:
         raise RenderError(f"template {TEMPLATE} not found in {templates_dir()}") from None
-    return template.render(css=stylesheet(), **context)
+    return template.render(css=stylesheet(), csp=Markup(CSP), **context)

@@ -1,27 +1,113 @@
-"""report.pdf: the same HTML laid out for print by WeasyPrint, reproducible and fetching nothing."""
+"""report.pdf: the same HTML laid out for print by WeasyPrint, reproducible and fetching nothing outside."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
+import logging
+import mimetypes
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
 
 from reportgen.errors import RenderError
 from reportgen.evidence import Evidence, to_json
 from reportgen.render.context import parse_created
+from reportgen.resources import templates_dir
 
 PDF_VARIANT = "pdf/a-3b"  # archival, and PDF/A-3 allows the evidence to travel inside the PDF
+URL_SHOWN = 120  # characters of a refused URL quoted in an error (data: URLs can be megabytes)
 
 
-def data_only_fetcher():
-    """A WeasyPrint URL fetcher that serves data: URLs and refuses every other URL (no file, no network)."""
-    from weasyprint.urls import URLFetcher
+class RefusedURL(ValueError):
+    """The report named a URL the PDF writer may not fetch (a ValueError, as WeasyPrint expects)."""
 
-    # WeasyPrint 70 wants a URLFetcher instance (it reads private attributes of the fetcher it is
-    # given, so a plain function no longer works); allowed_protocols makes it raise on anything else.
-    return URLFetcher(allowed_protocols=("data",), allow_redirects=False)
+    def __init__(self, url: str, reason: str):
+        super().__init__(f"{reason}: {shorten(url)}")
+        self.url = url
+        self.reason = reason
+
+
+def shorten(url: str) -> str:
+    """A URL fit for a one-line message: cut to URL_SHOWN characters, control characters escaped."""
+    cut = url if len(url) <= URL_SHOWN else url[:URL_SHOWN] + "..."
+    return cut.encode("unicode_escape").decode("ascii") if not cut.isprintable() else cut
+
+
+@functools.cache
+def _fetcher_class() -> type:
+    """The restricted URLFetcher subclass (built on first use: importing reportgen.render stays WeasyPrint-free)."""
+    from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+    class RestrictedFetcher(URLFetcher):
+        """Serves data: URLs and regular files under one folder; refuses everything else before any I/O."""
+
+        def __init__(self, root: Path | None):
+            # allowed_protocols and no redirects are a second fence, should this class ever hand a
+            # non-data URL to the parent's opener; fail_on_errors makes every refusal stop the render.
+            super().__init__(allowed_protocols=("data",), allow_redirects=False, fail_on_errors=True)
+            self.root = root.resolve() if root is not None else None
+            # Every refusal, also those WeasyPrint swallows (it draws SVG inside `except BaseException`).
+            self.refused: list[RefusedURL] = []
+
+        def fetch(self, url: str, headers: dict[str, str] | None = None) -> URLFetcherResponse:
+            """The resource at url if it is a data: URL or a file under root; otherwise RefusedURL."""
+            try:
+                return self._fetch(url, headers)
+            except RefusedURL as exc:
+                self.refused.append(exc)
+                raise
+
+        def _fetch(self, url: str, headers: dict[str, str] | None) -> URLFetcherResponse:
+            scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+            if scheme == "data":
+                return super().fetch(url, headers)
+            if scheme == "file" and self.root is not None:
+                return self._file(url)
+            raise RefusedURL(url, "the report may only use data: URLs and its own template files")
+
+        def _file(self, url: str) -> URLFetcherResponse:
+            parts = urlsplit(url)
+            if parts.netloc not in ("", "localhost") or parts.query:
+                raise RefusedURL(url, "not a plain local file URL")
+            raw = url2pathname(unquote(parts.path))
+            # '..' is refused outright rather than resolved: no template names its parent folder.
+            if ".." in Path(raw).parts or "\0" in raw:
+                raise RefusedURL(url, "a file URL may not hold '..' or NUL")
+            try:
+                # resolve() follows symbolic links, so a link inside root that points outside is refused.
+                path = Path(raw).resolve(strict=True)
+            except (OSError, RuntimeError):
+                raise RefusedURL(url, "no such file") from None
+            if self.root is None or not path.is_relative_to(self.root) or not path.is_file():
+                raise RefusedURL(url, "only files of the report's own templates folder may be read")
+            content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            return URLFetcherResponse(path.as_uri(), path.read_bytes(), {"Content-Type": content_type})
+
+    return RestrictedFetcher
+
+
+def restricted_fetcher(root: Path | None = None) -> Any:
+    """A WeasyPrint URLFetcher serving data: URLs and, if root is given, regular files inside root; nothing else.
+
+    Any other URL (file: outside root, http(s), ftp, a relative path...) raises RefusedURL, and with
+    fail_on_errors WeasyPrint turns that into FatalURLFetchingError, which stops the render.
+    """
+    return _fetcher_class()(root)
+
+
+def report_fetcher() -> Any:
+    """The fetcher report.pdf is written with: data: URLs and the templates folder only."""
+    return restricted_fetcher(templates_dir())
+
+
+def data_only_fetcher() -> Any:
+    """A fetcher that serves data: URLs and refuses every other URL (no file at all, no network)."""
+    return restricted_fetcher(None)
 
 
 def _created(created: str) -> dt.datetime:
@@ -46,28 +132,83 @@ def source_date_epoch(created: str) -> Iterator[None]:
             os.environ["SOURCE_DATE_EPOCH"] = previous
 
 
+class _Errors(logging.Handler):
+    """Collects WeasyPrint's error records: it logs, and carries on, when a fetched resource is unusable."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def _weasyprint_errors() -> Iterator[_Errors]:
+    """Collect the errors WeasyPrint logs while inside (an undecodable image, an unusable stylesheet)."""
+    logger = logging.getLogger("weasyprint")
+    handler = _Errors()
+    level = logger.level
+    if not logger.isEnabledFor(logging.ERROR):
+        logger.setLevel(logging.ERROR)  # a quiet logging setup must not hide a hole in the PDF
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def _refused(refusal: RefusedURL) -> str:
+    """One line naming a refused URL and why it was refused."""
+    return f"report.pdf: refused to fetch {shorten(refusal.url)} ({refusal.reason})"
+
+
+def _refusal(exc: BaseException) -> str:
+    """One line naming the URL a fatal fetch failed on, and why."""
+    cause = exc.__cause__
+    if isinstance(cause, RefusedURL):
+        return _refused(cause)
+    # WeasyPrint's own message is 'Error fetching "<url>"'; the cause says what went wrong.
+    what = shorten(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+    why = f" ({type(cause).__name__}: {shorten(str(cause))})" if cause is not None else ""
+    return f"report.pdf: {what}{why}"
+
+
 def write_pdf(evidence: Evidence, html: str, target: Path) -> None:
     """Lay out the report's HTML as a PDF/A-3b at target, with evidence.json embedded."""
     try:
         import weasyprint
+        from weasyprint.urls import FatalURLFetchingError
     except ImportError:
         raise RenderError(
             "writing report.pdf needs WeasyPrint: pip install weasyprint (or ask for formats: [html])"
         ) from None
     created = _created(evidence.created)
-    fetcher = data_only_fetcher()
-    attachment = weasyprint.Attachment(
-        string=to_json(evidence).encode("utf-8"),
-        url_fetcher=fetcher,
-        name="evidence.json",
-        description="The evidence record this report was rendered from",
-        created=created,
-        modified=created,
-        relationship="Source",
-    )
-    with source_date_epoch(evidence.created):
+    fetcher = report_fetcher()
+    with source_date_epoch(evidence.created), _weasyprint_errors() as errors:
         try:
+            attachment = weasyprint.Attachment(
+                string=to_json(evidence).encode("utf-8"),
+                url_fetcher=fetcher,
+                name="evidence.json",
+                description="The evidence record this report was rendered from",
+                created=created,
+                modified=created,
+                relationship="Source",
+            )
+            # base_url=None: a relative URL resolves to nothing and is never fetched.
             document = weasyprint.HTML(string=html, base_url=None, url_fetcher=fetcher)
             document.write_pdf(target, pdf_variant=PDF_VARIANT, attachments=[attachment])
+        except FatalURLFetchingError as exc:
+            # A BaseException, so it passes WeasyPrint's own except clauses and ends the render here.
+            raise RenderError(_refusal(exc)) from None
         except OSError as exc:
             raise RenderError(f"{target}: cannot write the PDF: {exc}") from exc
+    if fetcher.refused or errors.messages:
+        # The PDF was written with a hole where the resource should be: remove it and fail loudly.
+        Path(target).unlink(missing_ok=True)
+        if fetcher.refused:
+            raise RenderError(_refused(fetcher.refused[0]))
+        first = (errors.messages[0].strip().splitlines() or ["an error"])[0]
+        raise RenderError(f"report.pdf: WeasyPrint could not use a resource: {shorten(first)}")
