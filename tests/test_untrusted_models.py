@@ -268,3 +268,25 @@ def test_paths_outside_the_config_folder_stay_relative_in_errors_evidence_and_re
     for name in ("evidence.json", "report.html", "timings.json"):
         assert str(workspace) not in (folder / name).read_text(encoding="utf-8"), name
     assert str(workspace) not in result.stdout + result.stderr
+
+
+def test_old_keras_is_refused(monkeypatch):
+    import keras
+
+    from reportgen.errors import UsageError
+    from reportgen.model import import_keras
+
+    monkeypatch.setattr(keras, "__version__", "3.15.0")
+    with pytest.raises(UsageError, match=r"^Keras 3\.15\.0 is too old: reportgen needs keras>=3\.15\.1"):
+        import_keras()
+    monkeypatch.setattr(keras, "__version__", "2.15.0")
+    with pytest.raises(UsageError, match=r"^Keras 2\.15\.0 is too old"):
+        import_keras()
+
+
+def test_the_unsafe_switches_appear_nowhere_in_reportgen():
+    # safe_mode is never turned off, per call or process-wide, anywhere in the package.
+    for path in (ROOT / "reportgen").rglob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        assert "enable_unsafe_deserialization(" not in source, path
+        assert "safe_mode=False" not in source.replace(" ", ""), path
