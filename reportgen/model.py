@@ -104,7 +104,7 @@ def load_model(path: Path, rel: str, trusted: bool = False) -> Any:
     except Exception as exc:  # Keras raises many types here; all mean "this file is not a loadable model"
         text = describe(exc, path, rel)
         if "Lambda" in text and "arbitrary code execution" in text:
-            # Keras' own advice (safe_mode=False) is exactly what reportgen must never do.
+            # Keras' own advice (turning safe mode off) is exactly what reportgen must never do.
             raise ModelError(f"{rel}: refused: the model holds a Lambda layer with Python code, which reportgen never runs") from None
         raise ModelError(f"{rel}: cannot load the model: {text}") from None
     return model
