@@ -64,18 +64,18 @@ def main_options(
     """Explain Keras classifiers with LIME and write trust reports (HTML, PDF, evidence)."""
 
 
-def _run_config(config_path: Path, out: Optional[Path]) -> int:
+def _run_config(config_path: Path, out: Optional[Path], use_cache: bool = True) -> int:
     from reportgen import resolve as cfg
     from reportgen import pipeline
 
     loaded = cfg.load(config_path, out)
     total = pipeline.count_items(loaded)
-    result = _run_with_progress(loaded, total)
+    result = _run_with_progress(loaded, total, use_cache)
     _print_summary(result)
     return EXIT_FAILED if result.failed else EXIT_OK
 
 
-def _run_with_progress(loaded: "LoadedConfig", total: int) -> "RunResult":
+def _run_with_progress(loaded: "LoadedConfig", total: int, use_cache: bool) -> "RunResult":
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -95,7 +95,7 @@ def _run_with_progress(loaded: "LoadedConfig", total: int) -> "RunResult":
         def advance(model: str, item: str, status: str) -> None:
             progress.update(task, advance=1, description=f"{model}: {item}")
 
-        result = pipeline.run(loaded, advance)
+        result = pipeline.run(loaded, advance, use_cache, lambda message: console.print(message, highlight=False))
         progress.update(task, description="report written")
     return result
 
@@ -123,6 +123,8 @@ def _print_summary(result: "RunResult") -> None:
     ok = sum(row.status == "ok" for row in result.rows)
     failed = len(result.rows) - ok
     verdict = f"{ok} of {len(result.rows)} inputs explained"
+    if result.cached:
+        verdict += f" ({result.cached} from the item cache)"
     console.print(verdict + (f"; [red]{failed} failed[/red] (see the report)" if failed else ""), highlight=False)
 
 
@@ -136,19 +138,21 @@ def _shown(path: Path) -> str:
 def run(
     config: Annotated[Path, typer.Argument(help="The config file (YAML).", dir_okay=False)],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Report folder (default: the config's output).")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Explain every item again; ignore the item cache.")] = False,
 ) -> None:
     """Explain every input the config names and write the report folder."""
-    _guarded(lambda: _run_config(config, out))
+    _guarded(lambda: _run_config(config, out, not no_cache))
 
 
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Report folder to write.")] = Path("reportgen-demo"),
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Explain every item again; ignore the item cache.")] = False,
 ) -> None:
     """Run the shipped sample models on the shipped inputs (offline) and write a report."""
     from reportgen.resources import samples_dir
 
-    _guarded(lambda: _run_config(samples_dir() / "demo.yaml", out))
+    _guarded(lambda: _run_config(samples_dir() / "demo.yaml", out, not no_cache))
 
 
 @app.command()

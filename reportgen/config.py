@@ -226,6 +226,7 @@ class Config(_Strict):
     formats: list[Literal["html", "pdf"]] = Field(default_factory=lambda: ["html", "pdf"], min_length=1)
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
     limits: Limits = Field(default_factory=Limits)
+    cache: Optional[str] = Field(default=None, min_length=1)  # item cache folder; default: <output>/.cache
     models: list[ModelEntry] = Field(min_length=1)
 
     @model_validator(mode="after")

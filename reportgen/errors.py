@@ -50,3 +50,9 @@ def describe(exc: BaseException, path: object = None, rel: str = "") -> str:
     if path is not None:
         text = text.replace(str(path), rel)
     return text
+
+
+class Interrupted(ReportgenError):
+    """Ctrl-C: the run stopped between two items; what was finished is in the cache."""
+
+    exit_code = 130

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import shutil
-import tempfile
+import signal
+import sys
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from reportgen import __version__
 from reportgen import evidence as ev
+from reportgen import outdir
+from reportgen.cache import ItemCache
 from reportgen.config import Limits, effective
-from reportgen.errors import ConfigError, ReportgenError, describe
+from reportgen.errors import Interrupted, ReportgenError, describe
+from reportgen.outdir import check_output_dir
 from reportgen.resolve import InputSpec, LoadedConfig, ResolvedModel, input_sha256
 
 # Distributions whose versions every evidence record states.
@@ -39,6 +45,7 @@ class SummaryRow:
     probability: Optional[float] = None
     model_share: Optional[float] = None
     error: str = ""
+    cached: bool = False
 
 
 @dataclass
@@ -49,6 +56,7 @@ class RunResult:
     evidence: ev.Evidence
     written: list[Path]
     rows: list[SummaryRow] = field(default_factory=list)
+    cached: int = 0  # items taken from the item cache
 
     @property
     def failed(self) -> bool:
@@ -78,77 +86,131 @@ def environment() -> dict[str, str]:
     return env
 
 
-def check_output_dir(out: Path) -> None:
-    """Refuse to replace a folder that is not a report: the run swaps the whole folder in."""
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / ev.EVIDENCE_FILE).exists())):
-        raise ConfigError(f"{out}: exists and is not a reportgen report folder; refusing to replace it")
+@dataclass
+class _Context:
+    """What every model of one run shares."""
+
+    seed: int
+    staging: Path
+    limits: Limits
+    cache: ItemCache
+    progress: Optional[ProgressFn]
+    timings: dict[str, dict[str, float | bool]]
+    rows: list[SummaryRow]
+    stop: Callable[[], bool]  # True once Ctrl-C asked the run to stop
 
 
 def _explain_model(
-    resolved: ResolvedModel, seed: int, staging: Path, ids: list[str], progress: Optional[ProgressFn],
-    timings: dict[str, dict[str, float]], rows: list[SummaryRow], effective_model: dict[str, Any],
-    hook: Optional[Callable[..., Any]] = None, limits: Optional[Limits] = None,
+    resolved: ResolvedModel, ids: list[str], effective_model: dict[str, Any], hook: Optional[Callable[..., Any]],
+    ctx: _Context,
 ) -> ev.ModelRecord:  # fmt: skip
     from reportgen.runners import make_runner
 
     entry = resolved.entry
+    model_sha = _model_sha256(resolved.path)
     record = ev.ModelRecord(
-        name=entry.name, kind=entry.kind, path=resolved.rel_path,
-        sha256=_model_sha256(resolved.path), classes=list(resolved.classes or []), status="ok",
-        trusted=entry.trust_model,
+        name=entry.name, kind=entry.kind, path=resolved.rel_path, sha256=model_sha,
+        classes=list(resolved.classes or []), status="ok", trusted=entry.trust_model,
     )  # fmt: skip
 
     def fail(item_id: str, ref: ev.InputRef, message: str) -> None:
         record.items.append(ev.Item(id=item_id, status="error", error=message, input=ref))
-        rows.append(SummaryRow(entry.name, item_id, "error", error=message))
-        if progress:
-            progress(entry.name, item_id, "error")
+        ctx.rows.append(SummaryRow(entry.name, item_id, "error", error=message))
+        if ctx.progress:
+            ctx.progress(entry.name, item_id, "error")
 
-    try:
-        runner = make_runner(resolved, seed, hook, limits or Limits())
-    except ReportgenError as exc:
-        record.status, record.error = "error", str(exc)
-        for item_id, spec in zip(ids, resolved.inputs):
-            fail(item_id, _input_ref(spec, input_sha256(spec)), "not explained: the model could not be used")
-        return record
-    record.classes = list(runner.classes)
-    runner.complete(effective_model)
-
-    for item_id, spec in zip(ids, resolved.inputs):
-        sha = input_sha256(spec)
+    shas = [input_sha256(spec) for spec in resolved.inputs]
+    keys = [ctx.cache.key(model_sha, sha, effective_model, ctx.seed) for sha in shas]
+    cached = [ctx.cache.get(key) for key in keys]
+    runner = None
+    if not all(cached):  # the model is loaded only when something is left to explain
         try:
-            fields, item_timings = runner.explain(spec, item_id, sha, staging)
+            runner = make_runner(resolved, ctx.seed, hook, ctx.limits)
         except ReportgenError as exc:
-            fail(item_id, _input_ref(spec, sha), str(exc))
-            continue
-        except Exception as exc:  # an unexpected failure of one item must not sink the others
-            where = spec.rel or item_id
-            fail(item_id, _input_ref(spec, sha), f"{where}: explanation failed: {type(exc).__name__}: {describe(exc, spec.path, where)}")
-            continue
+            record.status, record.error = "error", str(exc)
+            for item_id, spec, sha in zip(ids, resolved.inputs, shas):
+                fail(item_id, _input_ref(spec, sha), "not explained: the model could not be used")
+            return record
+        runner.complete(effective_model)
+        record.classes = list(runner.classes)
+    else:
+        _merge(effective_model, cached[0]["effective_model"])  # type: ignore[index]
+        record.classes = list(cached[0]["classes"])  # type: ignore[index]
+
+    for item_id, spec, sha, key, hit in zip(ids, resolved.inputs, shas, keys, cached):
+        if ctx.stop():
+            raise _StopRequested()
+        if hit is not None:
+            fields, item_timings = _restore(hit, item_id, ctx.staging)
+        else:
+            assert runner is not None
+            try:
+                fields, item_timings = runner.explain(spec, item_id, sha, ctx.staging)
+            except ReportgenError as exc:
+                fail(item_id, _input_ref(spec, sha), str(exc))
+                continue
+            except Exception as exc:  # an unexpected failure of one item must not sink the others
+                where = spec.rel or item_id
+                fail(item_id, _input_ref(spec, sha), f"{where}: explanation failed: {type(exc).__name__}: {describe(exc, spec.path, where)}")
+                continue
+            _store(ctx.cache, key, fields, item_timings, item_id, ctx.staging, effective_model, record.classes)
         ref = _input_ref(spec, sha, fields.pop("text", None))
         record.items.append(ev.Item(id=item_id, status="ok", input=ref, **fields))
-        timings[f"{entry.name}/{item_id}"] = item_timings
+        ctx.timings[f"{entry.name}/{item_id}"] = item_timings
         top = fields["predictions"][0]
-        share = item_timings["model_s"] / item_timings["total_s"] if item_timings["total_s"] else None
-        rows.append(SummaryRow(entry.name, item_id, "ok", top["label"], top["probability"], share))
-        if progress:
-            progress(entry.name, item_id, "ok")
+        total = float(item_timings["total_s"])
+        share = float(item_timings["model_s"]) / total if total else None
+        ctx.rows.append(SummaryRow(entry.name, item_id, "ok", top["label"], top["probability"], share,
+                                   cached=hit is not None))  # fmt: skip
+        if ctx.progress:
+            ctx.progress(entry.name, item_id, "ok")
     return record
+
+
+def _merge(target: dict[str, Any], source: dict[str, Any]) -> None:
+    """What the runner completes in the effective config, put back from the cache with the key order kept."""
+    for key, value in source.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = value
+
+
+class _StopRequested(Exception):
+    """Raised between two items after Ctrl-C."""
+
+
+def _item_prefix(item_id: str) -> str:
+    return f"{ev.ARTIFACTS_DIR}/{item_id}/"
+
+
+def _store(cache: ItemCache, key: str, fields: dict[str, Any], timings: dict[str, Any], item_id: str, staging: Path,
+           effective_model: dict[str, Any], classes: list[str]) -> None:  # fmt: skip
+    """Keep an explained item: its fields with artifact paths made id-free, its artifact files, its timings."""
+    if not cache.enabled:
+        return
+    prefix = _item_prefix(item_id)
+    folder = staging / prefix
+    artifacts = {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    portable = {k: ("@item/" + v[len(prefix):] if isinstance(v, str) and v.startswith(prefix) else v)
+                for k, v in fields.items()}  # fmt: skip
+    cache.put(key, portable, artifacts, {"timings": timings, "effective_model": effective_model, "classes": classes})
+
+
+def _restore(payload: dict[str, Any], item_id: str, staging: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A cached item's fields and timings, its artifacts written under this run's item id."""
+    prefix = _item_prefix(item_id)
+    for name, data in payload["artifacts"].items():
+        target = staging / prefix / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    fields = {k: (prefix + v[len("@item/"):] if isinstance(v, str) and v.startswith("@item/") else v)
+              for k, v in payload["fields"].items()}  # fmt: skip
+    return fields, {**payload["timings"], "cached": True}
 
 
 def _input_ref(spec: InputSpec, sha: str, text: Optional[str] = None) -> ev.InputRef:
     return ev.InputRef(path=spec.rel, sha256=sha, text=text if text is not None else spec.text, row=spec.row)
-
-
-def _publish(staging: Path, out: Path) -> None:
-    # The previous report stays whole until the new one is complete, then the folders are swapped.
-    if out.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-        os.replace(out, old / out.name)
-        os.replace(staging, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(staging, out)
 
 
 def item_ids(loaded: LoadedConfig) -> list[list[str]]:
@@ -170,21 +232,57 @@ def _model_sha256(path: Path) -> Optional[str]:
     return ev.sha256_file(path) if path.is_file() else None  # imagenet weights may be missing
 
 
-def run(loaded: LoadedConfig, progress: Optional[ProgressFn] = None) -> RunResult:
-    """Explain every input of every model and write the whole report folder."""
+def run(
+    loaded: LoadedConfig, progress: Optional[ProgressFn] = None, use_cache: bool = True,
+    notice: Optional[Callable[[str], None]] = None,
+) -> RunResult:  # fmt: skip
+    """Explain every input of every model and write the whole report folder (one run per folder at a time)."""
     from reportgen.safety import no_network
 
-    with no_network():  # a run never connects anywhere: downloads fail fast instead of timing out
-        return _run(loaded, progress)
+    out = loaded.output_dir
+    shown = _relative(out)
+    check_output_dir(out)
+    say = notice or (lambda message: print(message, file=sys.stderr))
+    with outdir.locked(out, shown, say), no_network(), _ctrl_c() as stop:
+        outdir.clear_leftovers(out)
+        folder = None
+        if use_cache:
+            folder = loaded.folder / loaded.config.cache if loaded.config.cache else out / outdir.CACHE_DIR
+        return _run(loaded, progress, ItemCache(folder), stop)
 
 
-def _run(loaded: LoadedConfig, progress: Optional[ProgressFn]) -> RunResult:
+def _relative(path: Path) -> str:
+    relative = os.path.relpath(path)
+    return path.as_posix() if relative.startswith("../../..") else Path(relative).as_posix()
+
+
+@contextlib.contextmanager
+def _ctrl_c() -> Iterator[Callable[[], bool]]:
+    """While inside, the first Ctrl-C only asks the run to stop at the next item; a second one stops at once."""
+    asked = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield asked.is_set
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if asked.is_set():
+            raise KeyboardInterrupt
+        asked.set()
+        print("\nstopping after the current item (Ctrl-C again to stop at once)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield asked.is_set
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _run(loaded: LoadedConfig, progress: Optional[ProgressFn], cache: ItemCache, stop: Callable[[], bool]) -> RunResult:
     from reportgen.hooks import load_hook
     from reportgen.model import import_keras
     from reportgen.render import write_report
 
     out = loaded.output_dir
-    check_output_dir(out)
     import_keras()  # Keras 2, TF_USE_LEGACY_KERAS or another backend: refused (exit 2) before anything runs
     # Hooks are user code: imported before anything runs, so a broken one is a config error (exit 2).
     hooks = [
@@ -192,31 +290,35 @@ def _run(loaded: LoadedConfig, progress: Optional[ProgressFn]) -> RunResult:
         if m.entry.preprocess.hook else None
         for i, m in enumerate(loaded.models)
     ]  # fmt: skip
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    staging = outdir.staging_folder(out)
     try:
-        staging.chmod(0o755)
         created = created_time()
         config_data = effective(loaded.config)
-        timings: dict[str, dict[str, float]] = {}
-        rows: list[SummaryRow] = []
+        ctx = _Context(loaded.config.seed, staging, loaded.config.limits, cache, progress, {}, [], stop)
         models = []
-        for resolved, ids, effective_model, hook in zip(loaded.models, item_ids(loaded), config_data["models"], hooks):
-            models.append(_explain_model(resolved, loaded.config.seed, staging, ids, progress, timings, rows,
-                                         effective_model, hook, loaded.config.limits))  # fmt: skip
+        try:
+            for resolved, ids, effective_model, hook in zip(loaded.models, item_ids(loaded), config_data["models"], hooks):
+                models.append(_explain_model(resolved, ids, effective_model, hook, ctx))
+        except _StopRequested:
+            done = sum(row.status == "ok" for row in ctx.rows)
+            kept = "kept in the item cache; run the same command again to resume" if cache.enabled else (
+                "not kept (--no-cache)")  # fmt: skip
+            raise Interrupted(f"interrupted: {done} of {count_items(loaded)} items were explained and {kept}; "
+                              f"the previous report in {_relative(out)} is unchanged") from None  # fmt: skip
         evidence = ev.Evidence(
             title=loaded.config.title, created=created, tool=ev.Tool(version=__version__), environment=environment(),
             config=config_data, config_sha256=loaded.sha256, artifacts=ev.hash_artifacts(staging), models=models,
         )  # fmt: skip
         (staging / ev.EVIDENCE_FILE).write_text(ev.to_json(evidence), encoding="utf-8")
-        (staging / ev.TIMINGS_FILE).write_text(json.dumps(timings, indent=2) + "\n", encoding="utf-8")
+        (staging / ev.TIMINGS_FILE).write_text(json.dumps(ctx.timings, indent=2) + "\n", encoding="utf-8")
         written = write_report(evidence, staging, list(loaded.config.formats))
-        _publish(staging, out)
+        outdir.normal_permissions(staging)
+        outdir.publish(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     written = [out / p.name for p in written]
-    return RunResult(out, evidence, written, rows)
+    return RunResult(out, evidence, written, ctx.rows, cache.hits)
 
 
 def render_again(report_dir: Path, formats: list[str]) -> list[Path]:
