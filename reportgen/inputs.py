@@ -91,6 +91,17 @@ def _fit(img: "PIL.Image.Image", size: tuple[int, int], fit: str) -> "PIL.Image.
     return img.resize((width, height), Image.Resampling.LANCZOS)
 
 
+def _signature(path: Path) -> str | None:
+    """The allowed format whose signature the file starts with, if any."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+    signatures = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"BM": "BMP", b"GIF8": "GIF",
+                  b"II*\x00": "TIFF", b"MM\x00*": "TIFF"}  # fmt: skip
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    return next((kind for prefix, kind in signatures.items() if head.startswith(prefix)), None)
+
+
 def load_image(
     path: Path, rel: str, size: tuple[int, int], fit: str, grayscale: bool, max_pixels: int = MAX_PIXELS
 ) -> ImageInput:
@@ -111,6 +122,9 @@ def load_image(
     except InputError:
         raise
     except UnidentifiedImageError:
+        kind = _signature(path)
+        if kind is not None:
+            raise InputError(f"{rel}: cannot decode the image: a damaged or truncated {kind} file") from None
         raise InputError(f"{rel}: not a PNG, JPEG, BMP, GIF, TIFF or WebP image (judged by its content)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise InputError(f"{rel}: refused as a decompression bomb: {exc}") from None
