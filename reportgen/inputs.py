@@ -106,8 +106,10 @@ def load_image(
     path: Path, rel: str, size: tuple[int, int], fit: str, grayscale: bool, max_pixels: int = MAX_PIXELS
 ) -> ImageInput:
     """Decode an image file into the array LIME explains; any decoding problem is an InputError."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+    # WeasyPrint sets this process-wide switch on when imported; a truncated image must stay an error here.
+    truncated_allowed, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -130,6 +132,8 @@ def load_image(
         raise InputError(f"{rel}: refused as a decompression bomb: {exc}") from None
     except Exception as exc:  # Pillow raises many types for a bad file
         raise InputError(f"{rel}: cannot decode the image: {describe(exc, path, rel)}") from None
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = truncated_allowed
     original = rgb.size
     resized = _fit(rgb, size, fit)
     if grayscale:

@@ -68,6 +68,11 @@ def test_allowed_formats_load_whatever_their_extension(tmp_path, fmt, suffix):
 
 
 def test_a_truncated_image_is_an_error_not_a_partial_picture(tmp_path):
+    from PIL import ImageFile
+
+    import weasyprint  # noqa: F401  - importing WeasyPrint turns Pillow's LOAD_TRUNCATED_IMAGES on, process-wide
+
+    assert ImageFile.LOAD_TRUNCATED_IMAGES
     buffer = io.BytesIO()
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(buffer, "PNG")
     path = tmp_path / "cut.png"
