@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from reportgen.errors import ExplainError
-from reportgen.explain.text import IndexedTokens, explain_text
+from reportgen.explain import text as text_module
+from reportgen.explain.text import IndexedTokens, explain_text, neighbourhood
 from reportgen.tokens import tokenize, tokenizer
 
 POSITIVE = {"good", "great", "好"}
@@ -112,22 +113,47 @@ def test_no_tokens_to_explain(text):
         explain_text(text, never, TWO, settings(), seed=0, tokenizer="words")
 
 
+MIXED = "good movie, bad ending; good actors but bad, bad script 很好 差"  # repeated words, punctuation, CJK
+CJK = "这家餐厅的菜很好，服务很差。好吃！"  # no whitespace: `chars` gives lime's char_level features
+
+
+def recording(fn, seen):
+    """`fn`, also appending every string it is asked about to `seen`."""
+
+    def wrapped(strings):
+        seen.extend(strings)
+        return fn(strings)
+
+    return wrapped
+
+
 @pytest.mark.parametrize(
-    "bow, num_features, top_labels",
-    [(True, 10, 2), (True, 4, 3), (False, 10, 3), (False, 3, 1)],  # 4 and 3 use lime's forward selection
+    "text, spec, bow, num_features, top_labels, char_level",
+    [
+        (MIXED, "words", True, 10, 2, False),
+        (MIXED, "words", True, 4, 3, False),  # 4 and 3 use lime's forward selection
+        (MIXED, "words", False, 10, 3, False),
+        (MIXED, "words", False, 3, 1, False),
+        (CJK, "chars", True, 10, 2, False),
+        (CJK, "chars", False, 10, 2, False),
+        (CJK, "chars", True, 10, 2, True),  # against lime's own IndexedCharacters
+        (CJK, "chars", False, 10, 1, True),
+    ],
 )
-def test_same_seed_gives_stock_lime_explanation(bow, num_features, top_labels):
+def test_same_seed_gives_stock_lime_explanation(text, spec, bow, num_features, top_labels, char_level):
     from lime.lime_text import LimeTextExplainer
 
-    text = "good movie, bad ending; good actors but bad, bad script 很好 差"
-    ours = explain_text(
-        text, sentiment3, THREE, settings(300, top_labels, num_features, bow), seed=5, tokenizer="words"
-    )
+    ours_seen, stock_seen = [], []
+    # 300 samples in batches of 64: the strings reach our model in 5 calls, stock lime's in one.
+    ours = explain_text(text, recording(sentiment3, ours_seen), THREE, settings(300, top_labels, num_features, bow),
+                        seed=5, tokenizer=spec)  # fmt: skip
     explainer = LimeTextExplainer(
-        class_names=THREE, random_state=np.random.RandomState(5), bow=bow, split_expression=tokenizer("words")
-    )
-    stock = explainer.explain_instance(text, sentiment3, num_features=num_features, top_labels=top_labels,
-                                       num_samples=300)  # fmt: skip
+        class_names=THREE, random_state=np.random.RandomState(5), bow=bow, split_expression=tokenizer(spec),
+        char_level=char_level, mask_string="UNKWORDZ",  # lime's char_level masks with chr(0) by default
+    )  # fmt: skip
+    stock = explainer.explain_instance(text, recording(sentiment3, stock_seen), num_features=num_features,
+                                       top_labels=top_labels, num_samples=300)  # fmt: skip
+    assert ours_seen == stock_seen and len(set(ours_seen)) > 100  # byte-equal strings, in order
     assert [e["index"] for e in ours.explanations] == stock.top_labels
     assert [p["probability"] for p in ours.predictions] == sorted(stock.predict_proba, reverse=True)
     for explanation in ours.explanations:
@@ -143,6 +169,41 @@ def test_same_seed_gives_stock_lime_explanation(bow, num_features, top_labels):
     # lime keeps only the last fitted label's score: it fits the top labels least probable first.
     assert ours.explanations[0]["score"] == pytest.approx(stock.score, abs=1e-9)
     assert ours.explanations[0]["local_prediction"] == pytest.approx(stock.local_pred[0], abs=1e-9)
+
+
+NEIGHBOURHOOD_TEXTS = [
+    MIXED,
+    "  Bad, bad, BAD!!! good... (good) don't l’homme re\u0301sume\u0301 e\u0301 😀\r\n好 好 ",  # gaps at both ends
+    "one",
+    CJK,
+]
+
+
+@pytest.mark.parametrize("spec", ["words", "chars"])
+@pytest.mark.parametrize("bow", [True, False])
+@pytest.mark.parametrize("num_samples, batch_size", [(97, 16), (50, 1), (40, 1000)])
+def test_neighbourhood_equals_limes_data_strings_and_distances(spec, bow, num_samples, batch_size, monkeypatch):
+    from lime.lime_text import IndexedString, LimeTextExplainer
+
+    if batch_size == 1:  # distances computed a few rows at a time, as for a very long text
+        monkeypatch.setattr(text_module, "DISTANCE_CHUNK_NONZEROS", 10)
+    for seed, text in enumerate(NEIGHBOURHOOD_TEXTS):
+        ours_seen, stock_seen = [], []
+        ours_state, stock_state = np.random.RandomState(seed), np.random.RandomState(seed)
+        indexed = IndexedTokens(text, tokenize(text, spec), bow=bow)
+        data, labels, distances = neighbourhood(indexed, recording(sentiment3, ours_seen), num_samples, ours_state,
+                                                batch_size, len(THREE))  # fmt: skip
+        explainer = LimeTextExplainer(random_state=stock_state, bow=bow, split_expression=tokenizer(spec))
+        stock = explainer._LimeTextExplainer__data_labels_distances(
+            IndexedString(text, split_expression=tokenizer(spec), bow=bow), recording(sentiment3, stock_seen),
+            num_samples, distance_metric="cosine",
+        )  # fmt: skip
+        assert ours_seen == stock_seen
+        assert data.dtype == stock[0].dtype and np.array_equal(data, stock[0])
+        assert np.array_equal(labels, stock[1])
+        assert np.array_equal(distances, stock[2])  # equal floats, not merely close
+        # Both left the random state at the same place, so anything drawn afterwards is the same too.
+        assert ours_state.randint(0, 2**31) == stock_state.randint(0, 2**31)
 
 
 def test_each_label_keeps_its_own_score_and_values_are_plain():
@@ -176,6 +237,8 @@ def test_an_invalid_tokenizer_is_an_explain_error():
 def test_model_output_of_the_wrong_shape_is_an_explain_error():
     with pytest.raises(ExplainError, match="shape"):
         explain_text(REVIEW, sentiment, THREE, settings(num_samples=20), seed=0, tokenizer="words")
+    with pytest.raises(ExplainError, match="gave 63 outputs for 64 texts"):
+        explain_text(REVIEW, lambda s: sentiment(s)[:-1], TWO, settings(num_samples=100), seed=0)
     with pytest.raises(ExplainError, match="NaN"):
         explain_text(REVIEW, lambda s: np.full((len(s), 2), np.nan), TWO, settings(num_samples=20), seed=0)
 
