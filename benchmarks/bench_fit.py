@@ -11,15 +11,8 @@ Every run of ours is checked against stock lime's result (same features, values 
 
 from __future__ import annotations
 
-import datetime
-import os
-import platform
-import subprocess
 import sys
-import time
-from collections.abc import Callable
 from functools import partial
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +20,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from _common import best_of, machine
 from lime import lime_base
 from sklearn.metrics import pairwise_distances
 
@@ -39,39 +34,8 @@ STOCK_REPEATS = 3
 STOCK_FORWARD_TEXT_RUNS = 1  # about 20 s for 5 labels: one run
 
 
-def best_of(repeats: int, fn: Callable[[], Any]) -> tuple[float, Any]:
-    """(best seconds, result of the best run)."""
-    best, kept = float("inf"), None
-    for _ in range(repeats):
-        t = time.perf_counter()
-        out = fn()
-        dt = time.perf_counter() - t
-        if dt < best:
-            best, kept = dt, out
-    return best, kept
 
 
-def machine() -> list[str]:
-    """Date, CPU and package versions, as markdown list items."""
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        nproc = subprocess.run(["nproc"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        nproc = str(os.cpu_count())
-    versions = ", ".join(f"{p} {version(p)}" for p in ("lime", "scikit-learn", "numpy", "scipy"))
-    return [
-        f"- date: {datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- machine: {nproc} cores (nproc), {cpu}, Python {platform.python_version()}",
-        f"- versions: {versions}",
-        f"- load average before the runs (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in os.getloadavg())}",
-    ]
 
 
 def softmax_labels(data: np.ndarray, seed: int) -> np.ndarray:
@@ -141,7 +105,7 @@ def same(stock: list, ours: list) -> bool:
 
 
 def main() -> None:
-    header = machine()  # before the runs: the load average describes what they competed with
+    header = machine(("lime", "scikit-learn", "numpy", "scipy"))  # before the runs: the load average describes what they competed with
     rows = []
     for case in (image_like(), text_like()):
         n_features = case["data"].shape[1]

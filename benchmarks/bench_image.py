@@ -9,22 +9,21 @@ figure is the best of several repeats. Nothing here is a test: no timing is asse
 
 from __future__ import annotations
 
-import datetime
 import json
-import os
-import platform
 import subprocess
 import sys
-import time
 import warnings
-from importlib.metadata import version
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _common import best_of, machine
 
 from reportgen import model as km
 from reportgen.config import Explain, Segmentation
@@ -36,33 +35,8 @@ IMAGE_REL = "samples/images/circle_01.png"
 CLASSES = ["circle", "square", "triangle"]
 
 
-def best_of(repeats: int, fn: Callable[[], Any]) -> tuple[float, Any]:
-    """(best seconds, result of the best run)."""
-    best, kept = float("inf"), None
-    for _ in range(repeats):
-        t = time.perf_counter()
-        out = fn()
-        dt = time.perf_counter() - t
-        if dt < best:
-            best, kept = dt, out
-    return best, kept
 
 
-def machine() -> list[str]:
-    cpu = "?"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    versions = ", ".join(
-        f"{p} {version(p)}" for p in ("tensorflow", "keras", "lime", "scikit-learn", "scikit-image", "numpy")
-    )
-    return [
-        f"- date: {datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- machine: {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, "
-        f"load average before the run {os.getloadavg()[0]:.2f}",
-        f"- versions: {versions}",
-    ]
 
 
 def floor_inputs(image: np.ndarray, n: int, scale: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
@@ -139,7 +113,7 @@ def small_case() -> None:
     n = 1000
     keras_model = km.load_model(ROOT / SMALL_MODEL_REL, SMALL_MODEL_REL)
     image = load_image(ROOT / IMAGE_REL, IMAGE_REL, (64, 64), "stretch", False).array
-    scale = lambda b: scale_batch(b, "unit", 3)  # noqa: E731
+    scale = lambda b: scale_batch(b, "unit", 3)
     by_batch = floor(keras_model, floor_inputs(image, n, scale), (32, 64, 128, 256), repeats=5)
     best_bs = min(by_batch, key=by_batch.get)
     floor_s = by_batch[best_bs]
@@ -258,7 +232,7 @@ def main() -> None:
     cases = {"small": small_case, "large": large_case, "memory": memory_case}
     chosen = sys.argv[1:] or list(cases)
     print("# Image benchmark (issue 5)\n")
-    print(*machine(), sep="\n")
+    print(*machine(("tensorflow", "keras", "lime", "scikit-learn", "scikit-image", "numpy")), sep="\n")
     print()
     for name in chosen:
         cases[name]()

@@ -11,15 +11,10 @@ repeats. Nothing here is a test: no timing is asserted.
 from __future__ import annotations
 
 import csv
-import datetime
-import os
-import platform
-import subprocess
 import sys
 import time
 import warnings
 from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +22,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _common import best_of, machine
 
 from reportgen import model as km
 from reportgen.config import Explain
@@ -55,37 +53,8 @@ class Case:
     stock_repeats: int
 
 
-def best_of(repeats: int, fn):
-    """(best seconds, result of the best run)."""
-    best, kept = float("inf"), None
-    for _ in range(repeats):
-        t = time.perf_counter()
-        out = fn()
-        dt = time.perf_counter() - t
-        if dt < best:
-            best, kept = dt, out
-    return best, kept
 
 
-def machine() -> list[str]:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        nproc = subprocess.run(["nproc"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        nproc = str(os.cpu_count())
-    versions = ", ".join(f"{p} {version(p)}" for p in ("tensorflow", "keras", "lime", "scikit-learn", "numpy"))
-    return [
-        f"- date: {datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- machine: {nproc} cores (nproc), {cpu}, Python {platform.python_version()}",
-        f"- versions: {versions}",
-    ]
 
 
 def bilstm_case(keras: Any) -> Case:
@@ -199,7 +168,7 @@ def measure(case: Case) -> dict[str, Any]:
 def report(results: list[dict[str, Any]]) -> None:
     """Print the tables."""
     print(f"# Text benchmark (issue 5, goal 3): a {WORDS}-word document, N={N}\n")
-    print(*machine(), sep="\n")
+    print(*machine(("tensorflow", "keras", "lime", "scikit-learn", "numpy")), sep="\n")
     for r in results:
         case = r["case"]
         by_batch = ", ".join(f"{bs}: {s:.3f} s" for bs, s in r["floor_by_batch"].items())

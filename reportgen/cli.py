@@ -65,8 +65,8 @@ def main_options(
 
 
 def _run_config(config_path: Path, out: Optional[Path], use_cache: bool = True) -> int:
-    from reportgen import resolve as cfg
     from reportgen import pipeline
+    from reportgen import resolve as cfg
 
     loaded = cfg.load(config_path, out)
     total = pipeline.count_items(loaded)

@@ -16,9 +16,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
-from reportgen import __version__
+from reportgen import __version__, outdir
 from reportgen import evidence as ev
-from reportgen import outdir
 from reportgen.cache import ItemCache
 from reportgen.config import Limits, effective
 from reportgen.errors import Interrupted, ReportgenError, describe

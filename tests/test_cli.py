@@ -12,9 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import write_config
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("tensorflow", "keras", "lime")

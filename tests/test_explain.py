@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import build_colour_model, colour_image
 
 from reportgen import model as km
 from reportgen.config import Explain, Segmentation
 from reportgen.explain.image import explain_image, fill_image, perturb_into, segment
 from reportgen.inputs import scale_batch
-from conftest import build_colour_model, colour_image
 
 
 @pytest.mark.parametrize("algorithm", ["slic", "quickshift", "felzenszwalb"])

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import build_colour_model
 
 from reportgen import model as km
 from reportgen.errors import ModelError
-from conftest import build_colour_model
 
 
 @pytest.mark.parametrize(("activation", "mode"), [("softmax", "probabilities"), ("linear", "logits"), ("sigmoid", "sigmoid")])

@@ -13,9 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-from PIL import Image
-
 from conftest import build_colour_model, colour_image
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 COLOURS = [(220, 30, 30), (30, 200, 40), (30, 40, 220), (200, 200, 30), (200, 30, 200), (30, 200, 200)]

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import build_colour_model, colour_image
 from PIL import Image
 
-from conftest import build_colour_model, colour_image
 from reportgen.config import parse
 from reportgen.errors import ConfigError, ModelError, UsageError
 from reportgen.starter import _convention_for, _scalar, inspect_model, starter_config, write_starter

@@ -7,7 +7,6 @@ import shutil
 import subprocess
 
 import pytest
-
 from conftest import write_config
 from test_cli import parse_html, reportgen
 

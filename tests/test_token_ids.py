@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import write_config
 from test_cli import reportgen
 

@@ -6,17 +6,16 @@ import io
 import json
 import struct
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import write_config
+from PIL import Image
+from test_cli import reportgen
+
 from reportgen.config import parse
 from reportgen.errors import ConfigError, InputError
 from reportgen.inputs import decode_text, load_image, normalise_text
-from test_cli import reportgen
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
@@ -68,9 +67,8 @@ def test_allowed_formats_load_whatever_their_extension(tmp_path, fmt, suffix):
 
 
 def test_a_truncated_image_is_an_error_not_a_partial_picture(tmp_path):
-    from PIL import ImageFile
-
     import weasyprint  # noqa: F401  - importing WeasyPrint turns Pillow's LOAD_TRUNCATED_IMAGES on, process-wide
+    from PIL import ImageFile
 
     assert ImageFile.LOAD_TRUNCATED_IMAGES
     buffer = io.BytesIO()

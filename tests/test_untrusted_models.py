@@ -13,10 +13,9 @@ import threading
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
-
 from conftest import build_colour_model, write_config
+
 from reportgen.errors import ModelError
 from reportgen.model import load_model
 from reportgen.safety import no_network, scan_config
