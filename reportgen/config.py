@@ -81,6 +81,47 @@ class Explain(_Strict):
         return value
 
 
+class Thresholds(_Strict):
+    """Where a trust figure stops being good enough; each failed one adds a reason to the explanation's verdict."""
+
+    # Defaults from the sample models (docs/trust-metrics.md): 20-100 samples fail them all, 5000 mostly pass.
+    min_jaccard: float = Field(default=0.4, ge=0, le=1)  # stability: mean top-k overlap with the main run
+    min_rank_correlation: float = Field(default=0.4, ge=-1, le=1)  # stability: mean Spearman with the main run
+    max_sign_flips: float = Field(default=0.2, ge=0, le=1)  # stability: share of top-k features flipping sign
+    min_fresh_r2: float = Field(default=0.2, le=1)  # fidelity: the surrogate's weighted R^2 on fresh samples
+    min_deletion_drop: float = 0.0  # faithfulness: random deletion area minus the explanation's
+    min_insertion_gain: float = 0.0  # faithfulness: the explanation's insertion area minus random's
+
+
+class Trust(_Strict):
+    """How each explanation's trust figures are measured (docs/trust-metrics.md)."""
+
+    stability_runs: int = Field(default=3, ge=0, le=50)  # extra explanations with derived seeds; 0: off
+    fresh_samples: int = Field(default=200, ge=0, le=1_000_000)  # held-out samples for the fresh R^2; 0: off
+    curve_steps: int = Field(default=20, ge=0, le=1000)  # points of the deletion/insertion curves; 0: off
+    random_orders: int = Field(default=3, ge=1, le=100)  # random orders averaged into the curves' baseline
+    negligible_weight: float = Field(default=0.05, ge=0, lt=1)  # |weight| under this share of the largest: no evidence
+    max_agreement_gap: float = Field(default=0.2, ge=0, le=1)
+    max_sanity_correlation: float = Field(default=0.5, ge=-1, le=1)
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+
+    @field_validator("curve_steps")
+    @classmethod
+    def _check_steps(cls, value: int) -> int:
+        if value == 1:
+            raise ValueError("a curve needs at least 2 steps (0 turns the curves off)")
+        return value
+
+
+def overlay(base: BaseModel, over: BaseModel) -> BaseModel:
+    """`base` with every key that was set in `over` taken from it (nested settings merged key by key)."""
+    update: dict[str, Any] = {}
+    for key in over.model_fields_set:
+        value, under = getattr(over, key), getattr(base, key)
+        update[key] = overlay(under, value) if isinstance(value, BaseModel) and isinstance(under, BaseModel) else value
+    return base.model_copy(update=update)
+
+
 class Preprocess(_Strict):
     size: Optional[tuple[int, int]] = None
     fit: Literal["stretch", "crop", "pad"] = "stretch"
@@ -163,6 +204,8 @@ class ModelEntry(_Strict):
     inputs: list[InputEntry] = Field(min_length=1)
     explain: Explain = Field(default_factory=Explain)
     trust_model: bool = False  # allows a TensorFlow SavedModel folder (it can run any graph); recorded in the evidence
+    trust: Optional[Trust] = None  # this model's trust settings over the top-level `trust:` (filled in by Config)
+    sanity_check: bool = False  # also explain a weight-randomised copy of the model (Adebayo et al. 2018)
 
     @field_validator("tokenizer")
     @classmethod
@@ -227,7 +270,16 @@ class Config(_Strict):
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
     limits: Limits = Field(default_factory=Limits)
     cache: Optional[str] = Field(default=None, min_length=1)  # item cache folder; default: <output>/.cache
+    trust: Trust = Field(default_factory=Trust)
     models: list[ModelEntry] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _fill_trust(self) -> "Config":
+        # Each model holds its effective trust settings: they are part of its entry, so of the item cache's key.
+        for model in self.models:
+            merged = self.trust if model.trust is None else overlay(self.trust, model.trust)
+            object.__setattr__(model, "trust", merged)
+        return self
 
     @model_validator(mode="after")
     def _unique_names(self) -> "Config":
@@ -252,7 +304,7 @@ def _where(loc: tuple[Any, ...]) -> str:
 
 
 def _known_keys() -> set[str]:
-    classes = (Config, ModelEntry, Preprocess, Explain, Segmentation, TextInput, FileInput, TableInput)
+    classes = (Config, ModelEntry, Preprocess, Explain, Segmentation, TextInput, FileInput, TableInput, Trust, Thresholds)
     return {name for cls in classes for name in cls.model_fields}
 
 

@@ -17,8 +17,9 @@ EVIDENCE_FILE = "evidence.json"
 TIMINGS_FILE = "timings.json"
 ARTIFACTS_DIR = "artifacts"
 
-# Keys that only exist for one kind of item: left out of the JSON when unset.
-_OPTIONAL_KEYS = {"image", "segments", "tokens", "text", "row", "positions"}
+# Keys that only exist for one kind of item, or for trust figures that were measured: left out of the JSON when unset.
+_OPTIONAL_KEYS = {"image", "segments", "tokens", "text", "row", "positions", "spread",
+                  "stability", "fidelity", "faithfulness", "agreement", "sanity", "verdict", "reasons"}  # fmt: skip
 
 
 class _Record(BaseModel):
@@ -36,6 +37,67 @@ class Feature(_Record):
     feature: Union[int, str]
     weight: float
     positions: list[int] | None = None  # text items: indices into tokens this feature covers
+    spread: float | None = None  # standard deviation of the weight over the main and the stability runs
+
+
+class Stability(_Record):
+    runs: int  # extra explanations, each from its own derived seed
+    seeds: list[int]
+    k: int  # top-k compared: the model's num_features
+    jaccard: float  # mean |top-k ∩ top-k of run| / |∪| over the runs
+    rank_correlation: float  # mean Spearman correlation of the weights with each run's
+    sign_flips: float  # share of the top-k features whose sign flips in any run
+
+
+class Fidelity(_Record):
+    in_sample_r2: float  # LIME's score: weighted R² on the samples the surrogate was fitted on
+    fresh_r2: float  # weighted R² (LIME's kernel weights) on a held-out sample
+    fresh_samples: int
+    seed: int
+
+
+class Faithfulness(_Record):
+    x: list[float]  # share of features hidden (deletion) or revealed (insertion), 0..1
+    deletion: list[float]  # the model's probability for the label, features hidden highest weight first
+    insertion: list[float]  # the same, features revealed highest weight first from all hidden
+    random_deletion: list[float]  # mean over random orders
+    random_insertion: list[float]
+    deletion_auc: float  # trapezoid areas over x in 0..1
+    insertion_auc: float
+    random_deletion_auc: float
+    random_insertion_auc: float
+    deletion_drop: float  # random_deletion_auc - deletion_auc: larger is more faithful
+    insertion_gain: float  # insertion_auc - random_insertion_auc: larger is more faithful
+    random_orders: int
+    seed: int
+
+
+class Agreement(_Record):
+    local_prediction: float  # the surrogate's prediction at the input
+    model_probability: float  # the model's probability for the label at the input
+    gap: float  # |local_prediction - model_probability|
+    flagged: bool  # gap above trust.max_agreement_gap
+
+
+class Sanity(_Record):
+    rank_correlation: float  # Spearman of the weights against those for a weight-randomised copy of the model
+    passed: bool  # rank_correlation below trust.max_sanity_correlation
+
+
+class Metrics(_Record):
+    """The trust figures of one explanation (docs/trust-metrics.md); a figure that was turned off is absent."""
+
+    stability: Stability | None = None
+    fidelity: Fidelity | None = None
+    faithfulness: Faithfulness | None = None
+    agreement: Agreement | None = None
+    sanity: Sanity | None = None
+    verdict: str | None = None  # a code: stable_faithful, unstable, poor_fit, not_faithful, disagrees, insensitive_to_model
+    reasons: list[str] | None = None  # codes of every failed figure, most serious first
+
+    def items(self) -> list[tuple[str, Any]]:
+        """The figures that were measured, as (name, plain value) pairs."""
+        return list(self.model_dump(mode="json", exclude_none=True).items())
 
 
 class Explanation(_Record):
@@ -45,7 +107,7 @@ class Explanation(_Record):
     score: float
     local_prediction: float
     features: list[Feature]
-    metrics: dict[str, Any] = Field(default_factory=dict)
+    metrics: Metrics = Field(default_factory=Metrics)
 
 
 class InputRef(_Record):

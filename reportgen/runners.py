@@ -8,7 +8,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from reportgen import evidence as ev
-from reportgen.config import Limits
+from reportgen.config import Limits, Trust
 from reportgen.errors import InputError, ModelError
 from reportgen.resolve import InputSpec, ResolvedModel
 
@@ -45,7 +45,9 @@ class _Runner:
             raise ModelError(f"{self.rel}: {len(classes)} class names given but the model has {n_classes} outputs{extra}")
         self.classes = list(classes)
         self.settings = entry.explain.model_copy(update={"top_labels": min(entry.explain.top_labels, len(classes))})
+        self.trust = entry.trust or Trust()
         self._transform = transform
+        self._randomised: Any = None
 
     def _build_predictor(self, input_shape: Optional[tuple[int, ...]]) -> None:
         """The compiled model call, for inputs of this concrete shape (default: the model's own)."""
@@ -55,6 +57,31 @@ class _Runner:
         if any(d is None for d in shape):
             raise ModelError(f"{self.rel}: the model takes inputs of any size {shape}; say which size to use")
         self.predictor = km.Predictor(self.model, self._transform, self.resolved.entry.explain.batch_size, shape)
+        self._input_shape = shape
+
+    def randomised_predictor(self) -> Any:
+        """The compiled call of a weight-randomised copy of the model (for the sanity check), built once."""
+        if self._randomised is None:
+            from reportgen import model as km
+            from reportgen.explain.trust import randomised_copy
+
+            copy = randomised_copy(self.model, self.seed)
+            self._randomised = km.Predictor(copy, self._transform, self.predictor.batch_size, self._input_shape)
+        return self._randomised
+
+    def _measure(self, result: Any, to_predict: Callable[[Any], Callable[..., np.ndarray]]) -> float:
+        """Put the trust metrics into the result's explanations; returns the seconds they took (metrics_s)."""
+        import time
+
+        from reportgen.explain.trust import attach, measure
+
+        began = time.perf_counter()
+        sanity = None
+        if self.resolved.entry.sanity_check:
+            sanity = result.problem.with_predict(to_predict(self.randomised_predictor())).score
+        metrics, spreads = measure(result.problem, result.sample, self.trust, self.seed, self.settings.num_features, sanity)
+        attach(result.explanations, result.sample.fits, metrics, spreads)
+        return round(time.perf_counter() - began, 6)
 
     def complete(self, effective_model: dict[str, Any]) -> None:
         """Write what was read off the model into the effective config."""
@@ -131,13 +158,15 @@ class ImageRunner(_Runner):
                            self.limits.max_image_pixels)  # fmt: skip
         before = self.predictor.model_seconds
         result = explain_image(image.array, self.predictor, self.classes, self.settings, self.seed, prepare=self.to_input)
+        timings = self._finish(result, before)  # before the metrics: the stage keys cover the main explanation only
+        timings["metrics_s"] = self._measure(result, lambda predictor: predictor)
         image_rel = f"{ev.ARTIFACTS_DIR}/{item_id}/input.png"
         segments_rel = f"{ev.ARTIFACTS_DIR}/{item_id}/segments.png"
         write_png(staging / image_rel, image.array)
         write_png(staging / segments_rel, result.segments)
         fields = {"predictions": result.predictions, "explanations": result.explanations,
                   "image": image_rel, "segments": segments_rel}  # fmt: skip
-        return fields, self._finish(result, before)
+        return fields, timings
 
 
 class TextRunner(_Runner):
@@ -212,9 +241,11 @@ class TextRunner(_Runner):
 
         before = self.predictor.model_seconds
         result = explain_text(text, predict, self.classes, self.settings, self.seed, self.resolved.entry.tokenizer)
+        timings = self._finish(result, before)  # before the metrics: the stage keys cover the main explanation only
+        timings["metrics_s"] = self._measure(result, lambda predictor: lambda texts: predictor(self.to_input(list(texts))))
         fields = {"predictions": result.predictions, "explanations": result.explanations, "tokens": result.tokens,
                   "text": text}  # fmt: skip
-        return fields, self._finish(result, before)
+        return fields, timings
 
 
 def write_png(path: Path, array: np.ndarray) -> None:

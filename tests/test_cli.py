@@ -137,7 +137,7 @@ def test_evidence_follows_the_contract(mixed_report, workspace):
     for explanation in red["explanations"]:
         assert sorted(f["feature"] for f in explanation["features"]) == list(range(n_segments))
     timings = json.loads((out / "timings.json").read_text(encoding="utf-8"))
-    assert set(timings["colour-cnn/red-square"]) == {"segmentation_s", "perturb_s", "model_s", "fit_s", "total_s"}
+    assert set(timings["colour-cnn/red-square"]) == {"segmentation_s", "perturb_s", "model_s", "fit_s", "total_s", "metrics_s"}
 
 
 def test_html_is_self_contained_and_complete(mixed_report, workspace):

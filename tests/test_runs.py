@@ -35,6 +35,7 @@ CONFIG = """\
 title: Runs that survive
 output: out
 seed: 1
+trust: {{stability_runs: 0, fresh_samples: 0, curve_steps: 0}}  # model calls below count the explanation only
 models:
   - name: colours
     path: colour.keras

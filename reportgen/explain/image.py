@@ -11,6 +11,7 @@ import numpy as np
 from reportgen.config import Explain, Segmentation
 from reportgen.errors import ExplainError
 from reportgen.explain import explanation_record, prediction_records
+from reportgen.explain.trust import Sample, Surrogate, surrogate
 
 # Kernel width of LimeImageExplainer's default; distances are cosine distances of on/off vectors.
 KERNEL_WIDTH = 0.25
@@ -24,6 +25,8 @@ class ImageExplanationResult:
     predictions: list[dict[str, Any]]
     explanations: list[dict[str, Any]]
     timings: dict[str, float] = field(default_factory=dict)
+    problem: Optional[ImageProblem] = None  # for the trust metrics; not part of the evidence
+    sample: Optional[Sample] = None
 
 
 def segment(image: np.ndarray, settings: Segmentation, seed: int) -> np.ndarray:
@@ -125,6 +128,72 @@ def stream_scores(
     return np.concatenate(outputs, axis=0), build_s
 
 
+def draw_rows(random_state: np.random.RandomState, num_samples: int, num_features: int) -> np.ndarray:
+    """lime's on/off matrix: uniform 0/1 draws, row 0 all on (the image itself)."""
+    data = random_state.randint(0, 2, num_samples * num_features).reshape((num_samples, num_features))
+    data[0, :] = 1
+    return data
+
+
+def check_scores(labels: np.ndarray, num_samples: int, num_classes: int) -> None:
+    """The model's scores have one finite value per sample and class."""
+    if labels.shape != (num_samples, num_classes):
+        raise ExplainError(f"the model gave outputs of shape {labels.shape[1:]} for {num_classes} classes")
+    if not np.all(np.isfinite(labels)):
+        raise ExplainError("the model returned NaN or infinite scores")
+
+
+def cosine_to_input(data: np.ndarray) -> np.ndarray:
+    """lime's distances: cosine distance of each on/off row to the all-on row."""
+    from sklearn.metrics import pairwise_distances
+
+    return pairwise_distances(data, data[0].reshape(1, -1), metric="cosine").ravel()
+
+
+@dataclass
+class ImageProblem:
+    """One image's superpixels as on/off rows, scored by the model; what the trust metrics re-run (trust.Problem)."""
+
+    image: np.ndarray
+    fudged: np.ndarray
+    segments: np.ndarray
+    batch_size: int
+    prepare: Optional[Callable[[np.ndarray], Any]]
+    predict: Callable[[Any], np.ndarray]
+    num_classes: int
+    base: Any  # the surrogate (FastLimeBase), with lime's kernel
+
+    @property
+    def num_features(self) -> int:
+        return int(self.segments.max()) + 1
+
+    def score(self, rows: np.ndarray) -> np.ndarray:
+        """The model's probabilities for on/off rows, through the same streamed, batched path as the main run."""
+        labels, _ = stream_scores(self.image, self.fudged, self.segments, rows, self.batch_size, self.prepare, self.predict)
+        check_scores(labels, len(rows), self.num_classes)
+        return labels
+
+    def with_predict(self, predict: Callable[[Any], np.ndarray]) -> ImageProblem:
+        """The same problem scored by another model (the sanity check's randomised copy)."""
+        from dataclasses import replace
+
+        return replace(self, predict=predict)
+
+    def neighbourhood(self, random_state: np.random.RandomState, num_samples: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """lime's sample from this random state, on the main run's segmentation."""
+        data = draw_rows(random_state, num_samples, self.num_features)
+        return data, self.score(data), cosine_to_input(data)
+
+    def kernel(self, distances: np.ndarray) -> np.ndarray:
+        """lime's sample weights."""
+        return np.asarray(self.base.kernel_fn(distances))
+
+    def fit(self, data: np.ndarray, labels: np.ndarray, distances: np.ndarray, label: int) -> Surrogate:
+        """lime's surrogate for one label, on every superpixel (as the main run fits it)."""
+        n = self.num_features
+        return surrogate(label, n, self.base.explain_instance_with_data(data, labels, distances, label, n, feature_selection="none"))
+
+
 def explain_image(
     image: np.ndarray,
     predict: Callable[[np.ndarray], np.ndarray],
@@ -135,7 +204,6 @@ def explain_image(
 ) -> ImageExplanationResult:
     """Explain one RGB uint8 image; `predict` maps `prepare(uint8 batch)` (default: the batch) to probabilities."""
     from lime import lime_image
-    from sklearn.metrics import pairwise_distances
 
     timings: dict[str, float] = {}
     began = time.perf_counter()
@@ -158,28 +226,25 @@ def explain_image(
         raise ExplainError("segmentation found a single superpixel; nothing to compare (try more segments)")
 
     fudged = fill_image(image, segments, settings.hide_color)
-    data = random_state.randint(0, 2, settings.num_samples * n_features).reshape((settings.num_samples, n_features))
-    data[0, :] = 1
+    problem = ImageProblem(image, fudged, segments, settings.batch_size, prepare, predict, len(classes), explainer.base)
+    data = draw_rows(random_state, settings.num_samples, n_features)
 
     labels, timings["build_s"] = stream_scores(image, fudged, segments, data, settings.batch_size, prepare, predict)
-    if labels.shape != (settings.num_samples, len(classes)):
-        raise ExplainError(f"the model gave outputs of shape {labels.shape[1:]} for {len(classes)} classes")
-    if not np.all(np.isfinite(labels)):
-        raise ExplainError("the model returned NaN or infinite scores")
+    check_scores(labels, settings.num_samples, len(classes))
 
     t = time.perf_counter()
-    distances = pairwise_distances(data, data[0].reshape(1, -1), metric="cosine").ravel()
+    distances = cosine_to_input(data)
     top = [int(i) for i in np.argsort(labels[0])[-settings.top_labels :][::-1]]
-    explanations = []
+    explanations, fits = [], []
     for label in top:
         # Fitted on every superpixel (num_features = S), so the evidence holds each one's weight.
-        intercept, local_exp, score, local_pred = explainer.base.explain_instance_with_data(
-            data, labels, distances, label, n_features, feature_selection="none"
-        )
-        features = [{"feature": int(f), "weight": float(w)} for f, w in local_exp]
-        explanations.append(explanation_record(classes, label, intercept, score, local_pred, features))
+        fit = problem.fit(data, labels, distances, label)
+        features = [{"feature": f, "weight": w} for f, w in zip(fit.order, fit.weights)]
+        explanations.append(explanation_record(classes, label, fit.intercept, fit.score, fit.local_prediction, features))
+        fits.append(fit)
     timings["fit_s"] = time.perf_counter() - t
 
     predictions = prediction_records(classes, labels[0])
     timings["total_s"] = time.perf_counter() - began
-    return ImageExplanationResult(segments, predictions, explanations, timings)
+    sample = Sample(data, labels, distances, fits)
+    return ImageExplanationResult(segments, predictions, explanations, timings, problem, sample)

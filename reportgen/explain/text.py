@@ -15,6 +15,7 @@ import numpy as np
 
 from reportgen.errors import ExplainError
 from reportgen.explain import explanation_record, prediction_records
+from reportgen.explain.trust import Sample, Surrogate, surrogate
 from reportgen.tokens import Token, tokenize
 from reportgen.tokens import tokenizer as token_strings
 
@@ -33,6 +34,8 @@ class TextExplanationResult:
     predictions: list[dict[str, Any]]
     explanations: list[dict[str, Any]]
     timings: dict[str, float] = field(default_factory=dict)
+    problem: TextProblem | None = None  # for the trust metrics; not part of the evidence
+    sample: Sample | None = None
 
 
 class IndexedTokens:
@@ -145,6 +148,23 @@ def cosine_distances(num_features: int, kept_counts: np.ndarray) -> np.ndarray:
     return per_count[inverse.ravel()]
 
 
+def score_rows(
+    indexed: IndexedTokens, predict: Callable[[list[str]], np.ndarray], rows: np.ndarray, batch_size: int,
+    num_classes: int,
+) -> np.ndarray:  # fmt: skip
+    """The model's scores for on/off rows over the features, batch by batch (the strings of one batch at a time)."""
+    outputs = []
+    for start in range(0, len(rows), batch_size):
+        strings = indexed.perturbed_strings(rows[start : start + batch_size])
+        out = np.asarray(predict(strings))
+        if out.ndim != 2 or out.shape[1] != num_classes:
+            raise ExplainError(f"the model gave outputs of shape {out.shape[1:]} for {num_classes} classes")
+        if len(out) != len(strings):
+            raise ExplainError(f"the model gave {len(out)} outputs for {len(strings)} texts")
+        outputs.append(out)
+    return np.concatenate(outputs, axis=0)
+
+
 def neighbourhood(
     indexed: IndexedTokens,
     predict: Callable[[list[str]], np.ndarray],
@@ -168,15 +188,59 @@ def neighbourhood(
             permutation[:] = order
             random_state.shuffle(permutation)
             data[i, permutation[: sizes[i - 1]]] = 0
-        strings = indexed.perturbed_strings(data[start:stop])  # row 0 keeps everything: the text itself
-        out = np.asarray(predict(strings))
-        if out.ndim != 2 or out.shape[1] != num_classes:
-            raise ExplainError(f"the model gave outputs of shape {out.shape[1:]} for {num_classes} classes")
-        if len(out) != len(strings):
-            raise ExplainError(f"the model gave {len(out)} outputs for {len(strings)} texts")
-        outputs.append(out)
+        # Row 0 keeps everything: the text itself.
+        outputs.append(score_rows(indexed, predict, data[start:stop], batch_size, num_classes))
     kept_counts = np.concatenate([[num_features], num_features - sizes])
     return data, np.concatenate(outputs, axis=0), cosine_distances(num_features, kept_counts)
+
+
+@dataclass
+class TextProblem:
+    """One text's features as on/off rows, scored by the model; what the trust metrics re-run (trust.Problem)."""
+
+    indexed: IndexedTokens
+    predict: Callable[[list[str]], np.ndarray]
+    batch_size: int
+    num_classes: int
+    num_selected: int  # LIME's num_features: how many features each surrogate weighs
+    base: Any  # the surrogate (FastLimeBase), with lime's kernel
+
+    @property
+    def num_features(self) -> int:
+        return self.indexed.num_words()
+
+    def score(self, rows: np.ndarray) -> np.ndarray:
+        """The model's probabilities for on/off rows, batched as in the main run."""
+        labels = score_rows(self.indexed, self.predict, rows, self.batch_size, self.num_classes)
+        if not np.all(np.isfinite(labels)):
+            raise ExplainError("the model returned NaN or infinite scores")
+        return labels
+
+    def with_predict(self, predict: Callable[[list[str]], np.ndarray]) -> TextProblem:
+        """The same problem scored by another model (the sanity check's randomised copy)."""
+        from dataclasses import replace
+
+        return replace(self, predict=predict)
+
+    def neighbourhood(self, random_state: np.random.RandomState, num_samples: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """lime's sample from this random state, on the main run's tokens."""
+        data, labels, distances = neighbourhood(
+            self.indexed, self.predict, num_samples, random_state, self.batch_size, self.num_classes
+        )
+        if not np.all(np.isfinite(labels)):
+            raise ExplainError("the model returned NaN or infinite scores")
+        return data, labels, distances
+
+    def kernel(self, distances: np.ndarray) -> np.ndarray:
+        """lime's sample weights."""
+        return np.asarray(self.base.kernel_fn(distances))
+
+    def fit(self, data: np.ndarray, labels: np.ndarray, distances: np.ndarray, label: int) -> Surrogate:
+        """lime's surrogate for one label, with its feature selection (as the main run fits it)."""
+        fit = self.base.explain_instance_with_data(
+            data, labels, distances, label, self.num_selected, model_regressor=None, feature_selection=FEATURE_SELECTION
+        )
+        return surrogate(label, self.num_features, fit)
 
 
 def explain_text(
@@ -237,23 +301,23 @@ def explain_text(
         raise ExplainError("the model returned NaN or infinite scores")
 
     t = time.perf_counter()
-    explanations = []
+    problem = TextProblem(indexed, predict, settings.batch_size, len(classes), settings.num_features, explainer.base)
+    explanations, fits = [], []
     # lime's order (least probable of the top labels first), reported most probable first; one call per label,
     # so each keeps its own score and local prediction (lime keeps only the last fitted, the top label's).
     for label in (int(i) for i in np.argsort(labels[0])[-settings.top_labels :]):
-        intercept, local_exp, score, local_pred = explainer.base.explain_instance_with_data(
-            data, labels, distances, label, settings.num_features,
-            model_regressor=None, feature_selection=explainer.feature_selection,
-        )  # fmt: skip
+        fit = problem.fit(data, labels, distances, label)
         features = [
-            {"feature": indexed.word(int(f)), "weight": float(w), "positions": list(indexed.token_indices[int(f)])}
-            for f, w in local_exp
+            {"feature": indexed.word(f), "weight": w, "positions": list(indexed.token_indices[f])}
+            for f, w in zip(fit.order, fit.weights)
         ]
-        explanations.append(explanation_record(classes, label, intercept, score, local_pred, features))
+        explanations.append(explanation_record(classes, label, fit.intercept, fit.score, fit.local_prediction, features))
+        fits.append(fit)
     explanations.reverse()
+    fits.reverse()
     timings["fit_s"] = time.perf_counter() - t
 
     predictions = prediction_records(classes, labels[0])
     spans = [{"text": tok.text, "start": int(tok.start), "end": int(tok.end)} for tok in tokens]
     timings["total_s"] = time.perf_counter() - began
-    return TextExplanationResult(spans, predictions, explanations, timings)
+    return TextExplanationResult(spans, predictions, explanations, timings, problem, Sample(data, labels, distances, fits))

@@ -11,7 +11,7 @@ import numpy as np
 
 from reportgen.errors import RenderError
 from reportgen.evidence import ARTIFACTS_DIR, Evidence, Explanation, Item, ModelRecord
-from reportgen.render import chars, figures
+from reportgen.render import chars, figures, trust_view
 
 MAX_PREDICTIONS = 10
 DEFAULT_NUM_FEATURES = 10
@@ -287,21 +287,17 @@ def _label_numbers(exp: Explanation, probability: float | None) -> dict[str, Any
         "intercept": figures.signed(exp.intercept),
         "local_prediction": f"{exp.local_prediction:.3f}",
         "model_probability": DASH if probability is None else f"{probability:.3f}",
-        "metrics": [(key, _metric(value)) for key, value in exp.metrics.items()],
+        "metrics": trust_view.rows(exp),
+        "verdict": trust_view.verdict(exp),
         "figures": [],
         "spans": [],
     }
 
 
-def _metric(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return _value(value)
-
-
 def _feature_rows(exp: Explanation, num_features: int) -> list[dict[str, Any]]:
     return [
-        {"rank": rank, "feature": str(f.feature), "weight": figures.signed(f.weight), "direction": _direction(f.weight)}
+        {"rank": rank, "feature": str(f.feature), "weight": figures.signed(f.weight), "direction": _direction(f.weight),
+         "spread": "" if f.spread is None else f"±{f.spread:.3f}"}
         for rank, f in enumerate(exp.features[:num_features], start=1)
     ]
 
@@ -350,7 +346,14 @@ def _image_label(
     ]
     block["features"] = _feature_rows(exp, num_features)
     block["feature_name"] = "Superpixel"
+    _add_curves(block, exp)
     return block
+
+
+def _add_curves(block: dict[str, Any], exp: Explanation) -> None:
+    curves = trust_view.curves_figure(exp)
+    if curves is not None:
+        block["figures"].append(curves)
 
 
 def _text_label(item: Item, exp: Explanation, probability: float | None, num_features: int) -> dict[str, Any]:
@@ -369,6 +372,7 @@ def _text_label(item: Item, exp: Explanation, probability: float | None, num_fea
                 f"The {len(shown)} strongest tokens",
             )
         ]
+    _add_curves(block, exp)
     text = item.input.text or ""
     spans: list[dict[str, Any]] = []
     position = 0

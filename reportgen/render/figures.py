@@ -322,3 +322,24 @@ def token_bars_png(labels: list[str], weights: list[float]) -> Png:
 
 def _short(label: str, limit: int = 18) -> str:
     return label if len(label) <= limit else label[: limit - 1] + "…"
+
+
+def curves_png(x: list[float], deletion: list[float], insertion: list[float], random_deletion: list[float],
+               random_insertion: list[float]) -> Png:  # fmt: skip
+    """Deletion (orange) and insertion (blue) curves, solid, with their random-order baselines dashed."""
+    _ensure_cjk_font()  # registers the fonts TEXT_FAMILIES names, so matplotlib does not warn about them
+    fig = _new_figure(int(DPI * 2.1), int(DPI * 3.2))
+    ax = fig.add_axes((0.16, 0.22, 0.80, 0.70))
+    ax.plot(x, deletion, color=AGAINST_HEX, linewidth=1.4, label="hide strongest first")
+    ax.plot(x, random_deletion, color=AGAINST_HEX, linewidth=1.0, linestyle="--", label="hide in random order")
+    ax.plot(x, insertion, color=FOR_HEX, linewidth=1.4, label="reveal strongest first")
+    ax.plot(x, random_insertion, color=FOR_HEX, linewidth=1.0, linestyle="--", label="reveal in random order")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-0.02, 1.02)
+    ax.tick_params(labelsize=6)
+    ax.set_xlabel("share of features hidden or revealed", fontsize=6, family=TEXT_FAMILIES)
+    ax.set_ylabel("probability of the label", fontsize=6, family=TEXT_FAMILIES)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.legend(fontsize=5, frameon=False, loc="center right")
+    return _save(fig)
