@@ -21,7 +21,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_GATES = 0, 1, 2, 3
 
 
 def _fail(message: str, code: int) -> None:
@@ -72,7 +72,11 @@ def _run_config(config_path: Path, out: Optional[Path], use_cache: bool = True) 
     total = pipeline.count_items(loaded)
     result = _run_with_progress(loaded, total, use_cache)
     _print_summary(result)
-    return EXIT_FAILED if result.failed else EXIT_OK
+    from reportgen.gates import failures as gate_failures
+
+    if result.failed:
+        return EXIT_FAILED  # DESIGN.md: 2, then 1, then 3
+    return EXIT_GATES if gate_failures(result.evidence) else EXIT_OK
 
 
 def _run_with_progress(loaded: "LoadedConfig", total: int, use_cache: bool) -> "RunResult":
@@ -122,6 +126,13 @@ def _print_summary(result: "RunResult") -> None:
         console.print(f"wrote {_shown(path)}", highlight=False)
     ok = sum(row.status == "ok" for row in result.rows)
     failed = len(result.rows) - ok
+    from reportgen.gates import failures as gate_failures
+
+    below = gate_failures(result.evidence)
+    if below:
+        shown = sorted({f"{f.model}/{f.item} ({f.label})" for f in below})
+        console.print(f"[red]gates not met[/red] by {len(shown)} explanation{'s' if len(shown) != 1 else ''}: "
+                      + ", ".join(shown[:5]) + (", ..." if len(shown) > 5 else ""), highlight=False)  # fmt: skip
     verdict = f"{ok} of {len(result.rows)} inputs explained"
     if result.cached:
         verdict += f" ({result.cached} from the item cache)"

@@ -263,6 +263,14 @@ class Limits(_Strict):
     max_text_bytes: int = Field(default=1_000_000, ge=1)  # one text input, as UTF-8
 
 
+class Gates(_Strict):
+    """Minimum trust figures every explanation must reach; below one, the run exits 3 (docs/trust-metrics.md)."""
+
+    min_stability: Optional[float] = Field(default=None, ge=0, le=1)  # stability.jaccard
+    min_fidelity: Optional[float] = Field(default=None, le=1)  # fidelity.fresh_r2
+    min_deletion_drop: Optional[float] = Field(default=None, ge=-1, le=1)  # faithfulness.deletion_drop
+
+
 class Config(_Strict):
     title: str = "Model trust report"
     output: str = "report"
@@ -271,6 +279,7 @@ class Config(_Strict):
     limits: Limits = Field(default_factory=Limits)
     cache: Optional[str] = Field(default=None, min_length=1)  # item cache folder; default: <output>/.cache
     trust: Trust = Field(default_factory=Trust)
+    gates: Gates = Field(default_factory=Gates)
     models: list[ModelEntry] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -279,6 +288,13 @@ class Config(_Strict):
         for model in self.models:
             merged = self.trust if model.trust is None else overlay(self.trust, model.trust)
             object.__setattr__(model, "trust", merged)
+            # A gate on a figure that is turned off could never be met: say so before anything runs.
+            needs = {"min_stability": ("stability_runs", merged.stability_runs),
+                     "min_fidelity": ("fresh_samples", merged.fresh_samples),
+                     "min_deletion_drop": ("curve_steps", merged.curve_steps)}  # fmt: skip
+            for gate, (setting, value) in needs.items():
+                if getattr(self.gates, gate) is not None and value == 0:
+                    raise ValueError(f"gates.{gate} needs trust.{setting} above 0 (model '{model.name}' turns it off)")
         return self
 
     @model_validator(mode="after")
@@ -304,7 +320,7 @@ def _where(loc: tuple[Any, ...]) -> str:
 
 
 def _known_keys() -> set[str]:
-    classes = (Config, ModelEntry, Preprocess, Explain, Segmentation, TextInput, FileInput, TableInput, Trust, Thresholds)
+    classes = (Config, ModelEntry, Preprocess, Explain, Segmentation, TextInput, FileInput, TableInput, Trust, Thresholds, Gates)
     return {name for cls in classes for name in cls.model_fields}
 
 

@@ -29,6 +29,7 @@ def build_context(evidence: Evidence, report_dir: Path) -> dict[str, Any]:
         for number, model in enumerate(evidence.models, start=1)
     ]
     return {
+        "trust": trust_view.summary(evidence, sections),
         "title": evidence.title,
         "created": format_created(evidence.created),
         "created_iso": evidence.created,

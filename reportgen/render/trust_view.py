@@ -76,3 +76,28 @@ def curves_figure(exp: Explanation) -> dict[str, Any] | None:
            f"{d.insertion_auc:.2f}, random order {d.random_insertion_auc:.2f})")  # fmt: skip
     return {"uri": png.uri, "alt": alt, "caption": "Hiding and revealing the strongest features first",
             "width": png.width, "height": png.height}  # fmt: skip
+
+
+def summary(evidence: Any, sections: list[dict[str, Any]]) -> dict[str, Any]:
+    """The report's opening answer: how many explanations can be trusted, which need a look, which gates fail."""
+    from reportgen.gates import GATES, failures
+
+    rows, total, passed = [], 0, 0
+    for section in sections:
+        for item in section["inputs"]:
+            for label in item.get("labels") or []:
+                found = label.get("verdict")
+                if found is None:
+                    continue
+                total += 1
+                if found["code"] == "stable_faithful":
+                    passed += 1
+                    continue
+                rows.append({"model": section["name"], "item": item["id"], "anchor": item["anchor"],
+                             "label": label["label"], **found})  # fmt: skip
+    below = [{"model": f.model, "item": f.item, "label": f.label, "gate": GATES[f.gate][1],
+              "value": "not measured" if f.value is None else f"{f.value:.2f}", "threshold": f"{f.threshold:.2f}"}
+             for f in failures(evidence)]  # fmt: skip
+    from reportgen.gates import gates_of
+
+    return {"total": total, "passed": passed, "needs_look": rows, "gates": gates_of(evidence), "below": below}
