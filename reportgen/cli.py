@@ -108,6 +108,8 @@ def _print_summary(result: "RunResult") -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from reportgen.outdir import shown
+
     # Piped output gets a fixed, roomy width so ids are not cut; a terminal uses its own.
     console = Console(width=None if sys.stdout.isatty() else 120)
     table = Table(title="Summary", title_justify="left")
@@ -123,7 +125,7 @@ def _print_summary(result: "RunResult") -> None:
         where = f"{model}/{item}" if item else model
         console.print(f"[red]failed[/red] {where}: {message}", highlight=False, markup=True)
     for path in result.written + [result.output_dir / "evidence.json"]:
-        console.print(f"wrote {_shown(path)}", highlight=False)
+        console.print(f"wrote {shown(path)}", highlight=False)
     ok = sum(row.status == "ok" for row in result.rows)
     failed = len(result.rows) - ok
     from reportgen.gates import failures as gate_failures
@@ -137,12 +139,6 @@ def _print_summary(result: "RunResult") -> None:
     if result.cached:
         verdict += f" ({result.cached} from the item cache)"
     console.print(verdict + (f"; [red]{failed} failed[/red] (see the report)" if failed else ""), highlight=False)
-
-
-def _shown(path: Path) -> str:
-    # Relative to where the user is ("../out/report.pdf"), unless that climbs to the root anyway.
-    relative = os.path.relpath(path, Path.cwd())
-    return str(path) if relative.startswith(("../../../", "..\\..\\..\\")) else relative
 
 
 @app.command()
@@ -177,6 +173,7 @@ def render(
 
     def action() -> int:
         from reportgen.errors import UsageError
+        from reportgen.outdir import shown
         from reportgen.pipeline import render_again
 
         wanted = formats or ["html", "pdf"]
@@ -186,7 +183,7 @@ def render(
         if not report_dir.is_dir():
             raise UsageError(f"{report_dir}: no such report folder")
         for path in render_again(report_dir, wanted):
-            typer.echo(f"wrote {_shown(path)}")
+            typer.echo(f"wrote {shown(path)}")
         return EXIT_OK
 
     _guarded(action)

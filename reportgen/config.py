@@ -348,10 +348,15 @@ def _format_errors(name: str, exc: ValidationError) -> str:
     return f"{name}: {prefix}{_message(first)}{suffix}"
 
 
+def lone_surrogate(text: str) -> Optional[int]:
+    """The index of the first lone surrogate (no UTF-8 file can hold one), or None."""
+    return next((i for i, ch in enumerate(text) if 0xD800 <= ord(ch) <= 0xDFFF), None)
+
+
 def _refuse_surrogates(node: Any, name: str, where: str) -> None:
     # YAML's "\ud800" escape gives a lone surrogate, which no UTF-8 file (evidence, report) can hold.
     if isinstance(node, str):
-        bad = next((i for i, ch in enumerate(node) if 0xD800 <= ord(ch) <= 0xDFFF), None)
+        bad = lone_surrogate(node)
         if bad is not None:
             raise ConfigError(f"{name}: {where or 'a key'}: a lone surrogate U+{ord(node[bad]):04X} at character {bad}; "
                               "text must be valid Unicode")  # fmt: skip

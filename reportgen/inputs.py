@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from reportgen.config import lone_surrogate
 from reportgen.errors import InputError, describe
 
 MAX_PIXELS = 40_000_000  # default of limits.max_image_pixels: larger images are refused before decoding
@@ -166,7 +167,7 @@ def decode_text(data: bytes, rel: str) -> str:
 
 def normalise_text(text: str, rel: str, max_bytes: int = MAX_TEXT_BYTES) -> str:
     """The text as it is explained: size-checked, valid Unicode, line ends as \\n, NFC (see docs/security.md)."""
-    bad = next((i for i, ch in enumerate(text) if 0xD800 <= ord(ch) <= 0xDFFF), None)
+    bad = lone_surrogate(text)
     if bad is not None:
         raise InputError(f"{rel}: a lone surrogate U+{ord(text[bad]):04X} at character {bad}; text must be valid Unicode")
     size = len(text.encode("utf-8"))

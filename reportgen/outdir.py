@@ -21,6 +21,12 @@ from reportgen.errors import ConfigError, UsageError
 CACHE_DIR = ".cache"  # the default item cache, inside the output folder and outside artifacts/
 
 
+def shown(path: Path) -> str:
+    """A path as a user is told it: relative to where they are ("../out/report.pdf"), unless that climbs to the root."""
+    relative = Path(os.path.relpath(path)).as_posix()
+    return path.as_posix() if relative.startswith("../../../") else relative
+
+
 def lock_path(out: Path) -> Path:
     """The lock file of an output folder: beside it, since the folder itself is swapped."""
     return out.parent / f".{out.name}.lock"

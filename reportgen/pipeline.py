@@ -239,7 +239,7 @@ def run(
     from reportgen.safety import no_network
 
     out = loaded.output_dir
-    shown = _relative(out)
+    shown = outdir.shown(out)
     check_output_dir(out)
     say = notice or (lambda message: print(message, file=sys.stderr))
     with outdir.locked(out, shown, say), no_network(), _ctrl_c() as stop:
@@ -248,11 +248,6 @@ def run(
         if use_cache:
             folder = loaded.folder / loaded.config.cache if loaded.config.cache else out / outdir.CACHE_DIR
         return _run(loaded, progress, ItemCache(folder), stop)
-
-
-def _relative(path: Path) -> str:
-    relative = os.path.relpath(path)
-    return path.as_posix() if relative.startswith("../../..") else Path(relative).as_posix()
 
 
 @contextlib.contextmanager
@@ -303,7 +298,7 @@ def _run(loaded: LoadedConfig, progress: Optional[ProgressFn], cache: ItemCache,
             kept = "kept in the item cache; run the same command again to resume" if cache.enabled else (
                 "not kept (--no-cache)")  # fmt: skip
             raise Interrupted(f"interrupted: {done} of {count_items(loaded)} items were explained and {kept}; "
-                              f"the previous report in {_relative(out)} is unchanged") from None  # fmt: skip
+                              f"the previous report in {outdir.shown(out)} is unchanged") from None  # fmt: skip
         evidence = ev.Evidence(
             title=loaded.config.title, created=created, tool=ev.Tool(version=__version__), environment=environment(),
             config=config_data, config_sha256=loaded.sha256, artifacts=ev.hash_artifacts(staging), models=models,

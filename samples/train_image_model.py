@@ -22,7 +22,6 @@ Training is deterministic: two runs give the same held-out accuracy.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -30,6 +29,9 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _determinism import configure_determinism  # noqa: E402
 
 #: Class names, in the model's output order.
 CLASSES = ("circle", "square", "triangle")
@@ -289,18 +291,6 @@ def dihedral(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         v = np.rot90(x[idx], k % 4, axes=(1, 2))
         out[idx] = v[:, :, ::-1] if k >= 4 else v
     return out
-
-
-def configure_determinism(seed: int = 0) -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    import tensorflow as tf
-    import keras
-
-    tf.config.threading.set_intra_op_parallelism_threads(2)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    tf.config.experimental.enable_op_determinism()
-    keras.utils.set_random_seed(seed)
 
 
 def main(argv=None) -> int:

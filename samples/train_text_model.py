@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import sys
 import time
 from pathlib import Path
@@ -32,6 +31,9 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _determinism import configure_determinism  # noqa: E402
 
 #: Class names, in the model's output order.
 CLASSES = ("negative", "positive")
@@ -109,18 +111,6 @@ def build_model(train_texts: np.ndarray):
         name="sentiment",
     )(x)
     return keras.Model(inputs, outputs, name="review_sentiment")
-
-
-def configure_determinism(seed: int = 0) -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    import tensorflow as tf
-    import keras
-
-    tf.config.threading.set_intra_op_parallelism_threads(2)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    tf.config.experimental.enable_op_determinism()
-    keras.utils.set_random_seed(seed)
 
 
 def main(argv=None) -> int:

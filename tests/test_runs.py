@@ -73,6 +73,16 @@ def run(root: Path, *extra: str, sleep: float = 0.0) -> subprocess.CompletedProc
                           env=env(root, sleep), capture_output=True, text=True, timeout=300)  # fmt: skip
 
 
+def start_slow_run(root: Path, sleep: float, cache_entries: int, output: int) -> subprocess.Popen:
+    """A run in the background, returned once the item cache holds `cache_entries` entries (or after 2 minutes)."""
+    process = subprocess.Popen([sys.executable, "-m", "reportgen", "run", "review.yaml"], cwd=root,
+                               env=env(root, sleep), stdout=output, stderr=output, text=True)  # fmt: skip
+    cache, deadline = root / "out" / ".cache", time.monotonic() + 120
+    while len(list(cache.rglob("*.json"))) < cache_entries and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return process
+
+
 def calls(root: Path) -> int:
     path = root / "calls.txt"
     return len(path.read_text().splitlines()) if path.exists() else 0
@@ -141,12 +151,8 @@ def test_sigkill_mid_run_leaves_the_previous_report_whole_and_the_next_run_resum
 
     configure(project, 6)
     (project / "calls.txt").unlink(missing_ok=True)
-    process = subprocess.Popen([sys.executable, "-m", "reportgen", "run", "review.yaml"], cwd=project,
-                               env=env(project, sleep=0.4), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    process = start_slow_run(project, 0.4, cache_entries=3, output=subprocess.DEVNULL)  # 2 old items + 1 new one
     cache = project / "out" / ".cache"
-    deadline = time.monotonic() + 120
-    while len(list(cache.rglob("*.json"))) < 3 and time.monotonic() < deadline:  # 2 old items + 1 new one
-        time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert len(list(cache.rglob("*.json"))) >= 3, "the run never got going"
@@ -169,12 +175,7 @@ def test_ctrl_c_stops_between_items_and_says_how_to_resume(project):
     assert run(project).returncode == 0
     previous = snapshot(project / "out")
     configure(project, 6)
-    process = subprocess.Popen([sys.executable, "-m", "reportgen", "run", "review.yaml"], cwd=project,
-                               env=env(project, sleep=0.3), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    cache = project / "out" / ".cache"
-    deadline = time.monotonic() + 120
-    while len(list(cache.rglob("*.json"))) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    process = start_slow_run(project, 0.3, cache_entries=2, output=subprocess.PIPE)
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
