@@ -1,4 +1,4 @@
-"""The project's own error hierarchy; only cli.py turns these into messages and exit codes."""
+"""The project's own error hierarchy; only reportgen.cli turns these into messages and exit codes."""
 
 from __future__ import annotations
 

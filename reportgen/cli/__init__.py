@@ -1,0 +1,31 @@
+"""The `reportgen` command: one small module per command, errors mapped to messages and exit codes in `app`."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+from reportgen.cli.app import EXIT_FAILED, app
+
+# Each module registers its command on import; this order is the order `--help` lists them in.
+COMMANDS = ("run", "render", "init", "validate", "schema")
+for _name in COMMANDS:
+    importlib.import_module(f"reportgen.cli.{_name}")
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """Console-script entry point."""
+    # Matplotlib must never try a GUI backend (TensorFlow's logging is quieted where it is imported).
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    try:
+        app()
+    except SystemExit:
+        raise
+    except BaseException as exc:  # a bug in reportgen itself: say so briefly
+        if os.environ.get("REPORTGEN_DEBUG"):
+            raise
+        print(f"internal error: {type(exc).__name__}: {exc} (set REPORTGEN_DEBUG=1 for the traceback)", file=sys.stderr)
+        sys.exit(EXIT_FAILED)

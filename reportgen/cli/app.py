@@ -1,0 +1,57 @@
+"""The Typer app, exit codes and the one place where errors become one-line messages."""
+
+from __future__ import annotations
+
+from typing import Annotated, Callable, Optional
+
+import typer
+
+app = typer.Typer(
+    name="reportgen",
+    help="Explain Keras classifiers with LIME and write trust reports (HTML, PDF, evidence).",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_GATES = 0, 1, 2, 3
+
+
+def _fail(message: str, code: int) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def guarded(action: Callable[[], int]) -> None:
+    """Run a command body; our errors become one line on stderr and their exit code, never a traceback."""
+    from reportgen.errors import ReportgenError
+
+    try:
+        code = action()
+    except ReportgenError as exc:
+        _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("interrupted: nothing was replaced; the previous report (if any) is unchanged", err=True)
+        raise typer.Exit(130) from None
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        _fail(f"{where}{exc.strerror or exc}", EXIT_FAILED)
+    else:
+        raise typer.Exit(code)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        from reportgen import __version__
+
+        typer.echo(f"reportgen {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        Optional[bool], typer.Option("--version", callback=_version_callback, is_eager=True, help="Show the version.")
+    ] = None,
+) -> None:
+    """Explain Keras classifiers with LIME and write trust reports (HTML, PDF, evidence)."""

@@ -1,0 +1,37 @@
+"""`reportgen render`: rebuild the report files from a report folder's evidence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from reportgen.cli.app import EXIT_OK, app, guarded
+
+
+@app.command()
+def render(
+    report_dir: Annotated[Path, typer.Argument(help="A report folder holding evidence.json and artifacts/.")],
+    formats: Annotated[
+        Optional[list[str]], typer.Option("--format", "-f", help="html or pdf; repeat for both (default: both).")
+    ] = None,
+) -> None:
+    """Rebuild report.html and report.pdf from evidence.json and artifacts/ alone (no model needed)."""
+
+    def action() -> int:
+        from reportgen.errors import UsageError
+        from reportgen.outdir import shown
+        from reportgen.pipeline import render_again
+
+        wanted = formats or ["html", "pdf"]
+        unknown = [f for f in wanted if f not in ("html", "pdf")]
+        if unknown:
+            raise UsageError(f"--format: '{unknown[0]}' is not html or pdf")
+        if not report_dir.is_dir():
+            raise UsageError(f"{report_dir}: no such report folder")
+        for path in render_again(report_dir, wanted):
+            typer.echo(f"wrote {shown(path)}")
+        return EXIT_OK
+
+    guarded(action)
