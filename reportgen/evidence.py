@@ -19,7 +19,8 @@ ARTIFACTS_DIR = "artifacts"
 
 # Keys that only exist for one kind of item, or for trust figures that were measured: left out of the JSON when unset.
 _OPTIONAL_KEYS = {"image", "segments", "tokens", "text", "row", "positions", "spread",
-                  "stability", "fidelity", "faithfulness", "agreement", "sanity", "verdict", "reasons"}  # fmt: skip
+                  "stability", "fidelity", "faithfulness", "agreement", "sanity", "verdict", "reasons",
+                  "rank_correlation", "passed", "skipped"}  # fmt: skip
 
 
 class _Record(BaseModel):
@@ -80,8 +81,9 @@ class Agreement(_Record):
 
 
 class Sanity(_Record):
-    rank_correlation: float  # Spearman of the weights against those for a weight-randomised copy of the model
-    passed: bool  # rank_correlation below trust.max_sanity_correlation
+    rank_correlation: float | None = None  # Spearman of the weights against a weight-randomised copy's
+    passed: bool | None = None  # rank_correlation below trust.max_sanity_correlation
+    skipped: str | None = None  # why the check that was asked for could not run (then the two above are absent)
 
 
 class Metrics(_Record):

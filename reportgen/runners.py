@@ -23,14 +23,7 @@ class _Runner:
 
         entry = resolved.entry
         self.resolved, self.seed, self.rel, self.limits = resolved, seed, resolved.rel_path, limits
-        if entry.application is not None:
-            from reportgen.applications import build_application
-
-            weights = "imagenet" if entry.weights == "imagenet" else resolved.path
-            model = build_application(entry.application, weights, resolved.rel_path)
-        else:
-            model = km.load_model(resolved.path, resolved.rel_path, trusted=entry.trust_model)
-        self.model = km.select_output(model, entry.output_name, resolved.rel_path)
+        self.model = self._load()
         self.info = km.inspect(self.model)
         self.output_mode, transform, n_classes = km.output_transform(entry.output, self.info, self.rel)
         classes = resolved.classes
@@ -48,6 +41,21 @@ class _Runner:
         self.trust = entry.trust or Trust()
         self._transform = transform
         self._randomised: Any = None
+        self._sanity_skipped: Optional[str] = None
+
+    def _load(self) -> Any:
+        """The model as the config names it: a file, or a keras.applications network, cut to the chosen output."""
+        from reportgen import model as km
+
+        entry, resolved = self.resolved.entry, self.resolved
+        if entry.application is not None:
+            from reportgen.applications import build_application
+
+            weights = "imagenet" if entry.weights == "imagenet" else resolved.path
+            model = build_application(entry.application, weights, resolved.rel_path)
+        else:
+            model = km.load_model(resolved.path, resolved.rel_path, trusted=entry.trust_model)
+        return km.select_output(model, entry.output_name, resolved.rel_path)
 
     def _build_predictor(self, input_shape: Optional[tuple[int, ...]]) -> None:
         """The compiled model call, for inputs of this concrete shape (default: the model's own)."""
@@ -65,7 +73,7 @@ class _Runner:
             from reportgen import model as km
             from reportgen.explain.trust import randomised_copy
 
-            copy = randomised_copy(self.model, self.seed)
+            copy = randomised_copy(self.model, self.seed, reload=self._load)
             self._randomised = km.Predictor(copy, self._transform, self.predictor.batch_size, self._input_shape)
         return self._randomised
 
@@ -73,13 +81,17 @@ class _Runner:
         """Put the trust metrics into the result's explanations; returns the seconds they took (metrics_s)."""
         import time
 
-        from reportgen.explain.trust import attach, measure
+        from reportgen.explain.trust import SanityUnavailable, attach, measure
 
         began = time.perf_counter()
         sanity = None
-        if self.resolved.entry.sanity_check:
-            sanity = result.problem.with_predict(to_predict(self.randomised_predictor())).score
-        metrics, spreads = measure(result.problem, result.sample, self.trust, self.seed, self.settings.num_features, sanity)
+        if self.resolved.entry.sanity_check and self._sanity_skipped is None:
+            try:
+                sanity = result.problem.with_predict(to_predict(self.randomised_predictor())).score
+            except SanityUnavailable as exc:
+                self._sanity_skipped = str(exc)  # the same for every item: tried once per model
+        metrics, spreads = measure(result.problem, result.sample, self.trust, self.seed, self.settings.num_features,
+                                   sanity, self._sanity_skipped)  # fmt: skip
         attach(result.explanations, result.sample.fits, metrics, spreads)
         return round(time.perf_counter() - began, 6)
 

@@ -237,3 +237,48 @@ models:
     timings = json.loads((result.output_dir / "timings.json").read_text(encoding="utf-8"))
     for entry in timings.values():
         assert entry["metrics_s"] > 0 and set(entry) >= {"segmentation_s", "perturb_s", "model_s", "fit_s", "total_s"}
+
+
+def test_sanity_check_of_a_savedmodel_and_of_a_model_without_weights(workspace, tmp_path):
+    # clone_model cannot rebuild a SavedModel's TFSMLayer: the copy is a second load, then randomised.
+    # A model with no weights has nothing to randomise: the check is recorded as not run, with the reason,
+    # and neither fails the explanation nor the other items.
+    import shutil
+
+    import keras
+
+    from reportgen import resolve
+    from reportgen.pipeline import run
+
+    models = workspace / "models"
+    if not (models / "colour_sm").exists():
+        folder = tmp_path / "colour_sm"
+        build_colour_model().export(str(folder), verbose=False)
+        shutil.copytree(folder, models / "colour_sm")
+    inputs = keras.Input((SIZE, SIZE, 3))
+    weightless = keras.Model(inputs, keras.layers.Softmax()(keras.layers.GlobalAveragePooling2D()(inputs)))
+    weightless.save(models / "weightless.keras")
+    path = write_config(workspace, """\
+output: out/sanity
+formats: [html]
+trust: {stability_runs: 0, fresh_samples: 0, curve_steps: 0}
+models:
+  - {name: saved, path: models/colour_sm, trust_model: true, classes: [red, green, blue], sanity_check: true,
+     inputs: [images/red_square.png], explain: {num_samples: 200, top_labels: 1}}
+  - {name: plain, path: models/weightless.keras, classes: [red, green, blue], sanity_check: true,
+     inputs: [images/red_square.png, images/green_square.png], explain: {num_samples: 200, top_labels: 1}}
+""", "sanity.yaml")  # fmt: skip
+    result = run(resolve.load(path), use_cache=False)
+    assert not result.failed
+    evidence = json.loads((result.output_dir / "evidence.json").read_text(encoding="utf-8"))
+    saved, plain = evidence["models"]
+    sanity = saved["items"][0]["explanations"][0]["metrics"]["sanity"]
+    # A 1x1-convolution colour model stays colour-driven with random weights, so only "it ran" is asserted here
+    # (test_sanity_check_on_the_trained_sample_model checks what the figure means).
+    assert set(sanity) == {"rank_correlation", "passed"} and sanity["rank_correlation"] < 1.0, sanity
+    for item in plain["items"]:
+        m = item["explanations"][0]["metrics"]
+        assert m["sanity"] == {"skipped": "the model has no kernel or embedding weights to randomise"}
+        assert "insensitive_to_model" not in [m["verdict"], *m["reasons"]]
+    html = (result.output_dir / "report.html").read_text(encoding="utf-8")
+    assert "not run: the model has no kernel or embedding weights to randomise" in html

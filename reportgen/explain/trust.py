@@ -165,11 +165,13 @@ def measure(
     seed: int,
     k: int,
     sanity: Callable[[np.ndarray], np.ndarray] | None = None,
+    sanity_skipped: str | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[int, float]]]:
     """Each explanation's metrics and each feature's spread, in the order of `main.fits`.
 
     `settings` is the model's `trust:` block; `k` the number of features the report shows (num_features);
-    `sanity` scores on/off rows with a weight-randomised copy of the model.
+    `sanity` scores on/off rows with a weight-randomised copy of the model; `sanity_skipped` says why the
+    check that was asked for could not run (recorded instead of a result).
     """
     probability = main.labels[0]
     negligible = settings.negligible_weight
@@ -229,6 +231,9 @@ def measure(
                 "rank_correlation": round(correlation, 6),
                 "passed": bool(correlation < settings.max_sanity_correlation),
             }
+    elif sanity_skipped is not None:
+        for m in metrics:
+            m["sanity"] = {"skipped": sanity_skipped}
 
     for m in metrics:
         m["verdict"], m["reasons"] = verdict(m, settings)
@@ -271,7 +276,7 @@ def verdict(m: dict[str, Any], settings: Any) -> tuple[str, list[str]]:
     """The explanation's verdict code and the codes of every failed figure (the report translates both)."""
     t = settings.thresholds
     failed: dict[str, list[str]] = {code: [] for code in VERDICTS}
-    if "sanity" in m and not m["sanity"]["passed"]:
+    if "sanity" in m and m["sanity"].get("passed") is False:  # a skipped check neither passes nor fails
         failed["insensitive_to_model"].append("sanity_correlation_high")
     if "stability" in m:
         s = m["stability"]
@@ -305,13 +310,19 @@ def attach(explanations: list[dict[str, Any]], fits: list[Surrogate], metrics: l
                 feature["spread"] = spread[f]
 
 
-def randomised_copy(model: Any, seed: int) -> Any:
+class SanityUnavailable(Exception):
+    """A weight-randomised copy of this model cannot be made; the message says why, for the report."""
+
+
+def randomised_copy(model: Any, seed: int, reload: Callable[[], Any] | None = None) -> Any:
     """A copy of a Keras model with its weights re-drawn (Adebayo et al. 2018's model randomisation test).
 
-    `keras.models.clone_model` builds fresh layers (those without weights are shared); every trainable weight of two or more axes (kernels,
-    embeddings) is then drawn Glorot-uniform from a RandomState of the derived seed, so the copy is the same
-    on every run without touching Keras' global seed. Biases, scales and statistics keep their fresh
-    initial values (zeros and ones), which carry nothing of the training either.
+    `keras.models.clone_model` builds fresh layers (those without weights are shared); where it cannot (a
+    SavedModel behind a TFSMLayer refuses to be rebuilt from its config), `reload` loads the model a second
+    time instead. Every weight of two or more axes (kernels, embeddings, also frozen ones) is then drawn
+    Glorot-uniform from a RandomState of the derived seed, so the copy is the same on every run without
+    touching Keras' global seed. Biases, scales and statistics keep their values, which carry little of
+    the training. Raises SanityUnavailable when no copy can be made or it has nothing to randomise.
     """
     import keras
 
@@ -320,9 +331,18 @@ def randomised_copy(model: Any, seed: int) -> Any:
         # from_config does not restore, and there is nothing to randomise in it.
         return layer.__class__.from_config(layer.get_config()) if layer.weights else layer
 
-    copy = keras.models.clone_model(model, clone_function=clone, recursive=True)
+    try:
+        copy = keras.models.clone_model(model, clone_function=clone, recursive=True)
+    except Exception as exc:  # Keras raises ValueError, TypeError or NotImplementedError, by layer
+        if reload is None:
+            raise SanityUnavailable(f"the model cannot be copied ({_first_line(exc)})") from exc
+        try:
+            copy = reload()
+        except Exception as again:
+            raise SanityUnavailable(f"the model cannot be loaded a second time ({_first_line(again)})") from again
     random_state = np.random.RandomState(derived_seed(seed, SANITY))
-    for variable in copy.trainable_variables:
+    randomised = 0
+    for variable in copy.weights:
         shape = tuple(int(d) for d in variable.shape)
         if len(shape) < 2:
             continue
@@ -330,4 +350,15 @@ def randomised_copy(model: Any, seed: int) -> Any:
         fan_in, fan_out = receptive * shape[-2], receptive * shape[-1]
         limit = np.sqrt(6.0 / max(1, fan_in + fan_out))
         variable.assign(random_state.uniform(-limit, limit, shape).astype(variable.dtype))
+        randomised += 1
+    if not randomised:
+        # Comparing the model with an unchanged copy would "fail" the check for nothing.
+        raise SanityUnavailable("the model has no kernel or embedding weights to randomise")
     return copy
+
+
+def _first_line(exc: BaseException) -> str:
+    """An exception as one short line for the report."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = text if len(text) <= 160 else text[:157] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

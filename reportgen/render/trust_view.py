@@ -56,7 +56,9 @@ def rows(exp: Explanation) -> list[tuple[str, str]]:
     if m.agreement is not None:
         a = m.agreement
         out.append(("Agreement", f"surrogate {a.local_prediction:.3f} vs model {a.model_probability:.3f} (gap {a.gap:.3f})"))
-    if m.sanity is not None:
+    if m.sanity is not None and m.sanity.skipped is not None:
+        out.append(("Sanity check", f"not run: {m.sanity.skipped}"))
+    elif m.sanity is not None:
         out.append(("Sanity check", f"rank correlation with a weight-randomised model {m.sanity.rank_correlation:.2f} "
                                     f"({'passed' if m.sanity.passed else 'failed'})"))  # fmt: skip
     return out
