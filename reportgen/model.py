@@ -58,6 +58,28 @@ def _native_stderr_silenced() -> Iterator[None]:
                 sys.stderr.write(sink.read().decode("utf-8", "replace"))
 
 
+def check_keras() -> None:
+    """Refuse legacy Keras, other backends and unsafe Keras versions without importing TensorFlow.
+
+    A run whose items all come from the item cache never needs TensorFlow, so it should not pay 5 s for it;
+    import_keras() checks the same again when a model is loaded.
+    """
+    from importlib import metadata
+
+    from reportgen.safety import prepare_keras_environment
+
+    prepare_keras_environment()
+    if "keras" in sys.modules:  # imported before us, perhaps with another backend: ask it
+        import_keras()
+        return
+    try:
+        installed = metadata.version("keras")
+    except metadata.PackageNotFoundError:
+        raise UsageError("Keras is not installed: pip install 'keras>=3.15.1' tensorflow") from None
+    if _version_tuple(installed) < MIN_KERAS:
+        raise UsageError(f"Keras {installed} is too old: reportgen needs keras>=3.15.1 for a safe model loader")
+
+
 def import_keras() -> Any:
     """Import Keras 3 on TensorFlow, refusing legacy Keras, other backends and versions whose safe_mode is unsafe."""
     _quiet_tensorflow()

@@ -273,11 +273,11 @@ def _ctrl_c() -> Iterator[Callable[[], bool]]:
 
 def _run(loaded: LoadedConfig, progress: Optional[ProgressFn], cache: ItemCache, stop: Callable[[], bool]) -> RunResult:
     from reportgen.hooks import load_hook
-    from reportgen.model import import_keras
+    from reportgen.model import check_keras
     from reportgen.render import write_report
 
     out = loaded.output_dir
-    import_keras()  # Keras 2, TF_USE_LEGACY_KERAS or another backend: refused (exit 2) before anything runs
+    check_keras()  # Keras 2, TF_USE_LEGACY_KERAS or another backend: refused (exit 2) before anything runs
     # Hooks are user code: imported before anything runs, so a broken one is a config error (exit 2).
     hooks = [
         load_hook(m.entry.preprocess.hook, loaded.folder, f"{loaded.path.name}: models[{i}].preprocess")

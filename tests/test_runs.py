@@ -121,6 +121,21 @@ def test_resume_explains_only_what_is_missing_and_writes_the_same_report(project
     assert resumed == scratch  # evidence.json, report.html, report.pdf and artifacts: byte for byte
 
 
+def test_a_fully_cached_run_does_not_import_tensorflow(project):
+    # Every item from the cache: no model is loaded, so TensorFlow (about 5 s to import) is never imported.
+    fresh(project)
+    configure(project, 2)
+    assert run(project).returncode == 0
+    code = ("import sys\nfrom reportgen.cli import main\nsys.argv = ['reportgen', 'run', 'review.yaml']\n"
+            "try:\n    main()\nexcept SystemExit as exc:\n"
+            "    print('exit', exc.code, 'tensorflow' in sys.modules, 'keras' in sys.modules)\n")  # fmt: skip
+    (project / "calls.txt").unlink(missing_ok=True)
+    cached = subprocess.run([sys.executable, "-c", code], cwd=project, env=env(project), capture_output=True,
+                            text=True, timeout=300)  # fmt: skip
+    assert "2 of 2 inputs explained (2 from the item cache)" in cached.stdout, cached.stderr
+    assert cached.stdout.rstrip().endswith("exit 0 False False") and calls(project) == 0
+
+
 def test_a_changed_input_is_explained_again_and_a_corrupt_entry_is_recomputed(project):
     fresh(project)
     configure(project, 3)
