@@ -38,12 +38,12 @@ def find_chromium() -> str:
 class Chromium:
     """A headless Chromium process and one DevTools websocket to it; use as a context manager."""
 
-    def __init__(self, binary: Optional[str] = None, timeout: float = 60.0) -> None:
+    def __init__(self, binary: Optional[str] = None, timeout: float = 60.0, extra_flags: tuple[str, ...] = ()) -> None:
         import websocket  # websocket-client, from the [test] extra
 
         self.timeout = timeout
         self._profile = tempfile.TemporaryDirectory(prefix="reportgen-chromium-")
-        args = [binary or find_chromium(), *FLAGS, "--remote-debugging-port=0",
+        args = [binary or find_chromium(), *FLAGS, *extra_flags, "--remote-debugging-port=0",
                 f"--user-data-dir={self._profile.name}", "about:blank"]  # fmt: skip
         self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         port_file = Path(self._profile.name) / "DevToolsActivePort"
@@ -159,12 +159,15 @@ class Page:
             raise BrowserError(f"evaluate: {answer['exceptionDetails'].get('text')}: {expression[:80]}")
         return answer["result"].get("value")
 
-    def screenshot(self, full_page: bool = False) -> bytes:
-        """A PNG of the viewport, or of the whole page laid out at the viewport's width."""
+    def screenshot(self, full_page: bool = False, clip: Optional[dict[str, float]] = None) -> bytes:
+        """A PNG of the viewport, of the whole page laid out at the viewport's width, or of a clip of the page
+        ({"x", "y", "width", "height"} in CSS pixels from the top left of the document)."""
         params: dict[str, Any] = {"format": "png"}
         if full_page:
             size = self.send("Page.getLayoutMetrics")["cssContentSize"]
-            params["clip"] = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
+            clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"]}
+        if clip is not None:
+            params["clip"] = {**clip, "scale": 1}
             params["captureBeyondViewport"] = True
         return base64.b64decode(self.send("Page.captureScreenshot", **params)["data"])
 
