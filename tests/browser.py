@@ -195,15 +195,16 @@ class Page:
         self.browser.send("Target.closeTarget", targetId=self.target)
 
 
-# Elements reaching past the viewport's edges (outermost ones only: their children follow them), skipping those
-# inside a box that scrolls or clips, with a short description of each.
+# Elements reaching past the viewport's edges (outermost ones only: their children follow them), each described
+# briefly. Those inside a box that scrolls sideways are reachable there and skipped; a box that hides its
+# overflow cuts content off, so what reaches past the viewport inside it is still reported.
 OVERFLOW_JS = """(() => {
   const width = document.documentElement.clientWidth;
   const describe = (el) => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '')
     + (el.className && typeof el.className === 'string' ? '.' + el.className.trim().split(/\\s+/).join('.') : '');
   const clipped = (el) => {
     for (let up = el.parentElement; up && up !== document.body; up = up.parentElement) {
-      if (/(auto|scroll|hidden|clip)/.test(getComputedStyle(up).overflowX)) return true;
+      if (/(auto|scroll)/.test(getComputedStyle(up).overflowX)) return true;
     }
     return false;
   };
