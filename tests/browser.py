@@ -39,7 +39,10 @@ class Chromium:
     """A headless Chromium process and one DevTools websocket to it; use as a context manager."""
 
     def __init__(self, binary: Optional[str] = None, timeout: float = 60.0, extra_flags: tuple[str, ...] = ()) -> None:
-        import websocket  # websocket-client, from the [test] extra
+        try:
+            import websocket  # websocket-client, from the [test] extra
+        except ImportError:
+            raise BrowserError('websocket-client is needed to drive Chromium: pip install ".[test]"') from None
 
         self.timeout = timeout
         self._profile = tempfile.TemporaryDirectory(prefix="reportgen-chromium-")
