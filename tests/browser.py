@@ -61,7 +61,11 @@ class Chromium:
                 raise BrowserError("Chromium did not open its DevTools port in time")
             time.sleep(0.05)
         port, path = port_file.read_text().splitlines()[:2]
-        self._ws = websocket.create_connection(f"ws://127.0.0.1:{port}{path}", timeout=timeout, suppress_origin=True)
+        try:
+            self._ws = websocket.create_connection(f"ws://127.0.0.1:{port}{path}", timeout=timeout, suppress_origin=True)
+        except (OSError, websocket.WebSocketException) as exc:
+            self.close()
+            raise BrowserError(f"cannot connect to Chromium's DevTools port {port}: {exc}") from None
         self._next_id = 0
         self._events: list[dict[str, Any]] = []
 
