@@ -274,13 +274,23 @@ class Gates(_Strict):
 class Config(_Strict):
     title: str = "Model trust report"
     output: str = "report"
-    formats: list[Literal["html", "pdf"]] = Field(default_factory=lambda: ["html", "pdf"], min_length=1)
+    formats: list[Literal["html", "pdf", "tensorboard"]] = Field(default_factory=lambda: ["html", "pdf"], min_length=1)
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
     limits: Limits = Field(default_factory=Limits)
     cache: Optional[str] = Field(default=None, min_length=1)  # item cache folder; default: <output>/.cache
     trust: Trust = Field(default_factory=Trust)
     gates: Gates = Field(default_factory=Gates)
     models: list[ModelEntry] = Field(min_length=1)
+
+    @field_validator("formats")
+    @classmethod
+    def _check_formats(cls, value: list[str]) -> list[str]:
+        from reportgen import tensorboard
+
+        # An optional extra: missing, it is a config error before anything runs (and never an import here).
+        if tensorboard.FORMAT in value and not tensorboard.available():
+            raise ValueError(f"tensorboard needs the TensorBoard package: {tensorboard.INSTALL_HINT}")
+        return value
 
     @model_validator(mode="after")
     def _fill_trust(self) -> "Config":

@@ -272,9 +272,10 @@ def _ctrl_c() -> Iterator[Callable[[], bool]]:
 
 
 def _run(loaded: LoadedConfig, progress: Optional[ProgressFn], cache: ItemCache, stop: Callable[[], bool]) -> RunResult:
+    from reportgen import tensorboard
     from reportgen.hooks import load_hook
     from reportgen.model import check_keras
-    from reportgen.render import write_report
+    from reportgen.render import FORMATS, write_report
 
     out = loaded.output_dir
     check_keras()  # Keras 2, TF_USE_LEGACY_KERAS or another backend: refused (exit 2) before anything runs
@@ -305,7 +306,11 @@ def _run(loaded: LoadedConfig, progress: Optional[ProgressFn], cache: ItemCache,
         )  # fmt: skip
         (staging / ev.EVIDENCE_FILE).write_text(ev.to_json(evidence), encoding="utf-8")
         (staging / ev.TIMINGS_FILE).write_text(json.dumps(ctx.timings, indent=2) + "\n", encoding="utf-8")
-        written = write_report(evidence, staging, list(loaded.config.formats))
+        formats = list(loaded.config.formats)
+        report_formats = [f for f in formats if f in FORMATS]
+        written = write_report(evidence, staging, report_formats) if report_formats else []
+        if tensorboard.FORMAT in formats:  # logs from the evidence, in the staging folder: swapped in with the rest
+            written.append(tensorboard.write_logs(evidence, staging))
         outdir.normal_permissions(staging)
         outdir.publish(staging, out)
     except BaseException:

@@ -102,3 +102,48 @@ def write_config(root: Path, text: str, name: str = "review.yaml") -> Path:
     path = root / name
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def _with_trust_figures(evidence):
+    """The render fixture's evidence with every trust figure measured, a verdict on each explanation, and a gate."""
+    from reportgen.evidence import Metrics
+
+    x = [i / 10 for i in range(11)]
+    verdicts = [("stable_faithful", []), ("unstable", ["top_k_overlap_low", "signs_flip"]),
+                ("not_faithful", ["deletion_drop_low"])]  # fmt: skip
+    n = 0
+    for model in evidence.models:
+        for item in model.items:
+            for exp in item.explanations:
+                code, reasons = verdicts[n % len(verdicts)]
+                n += 1
+                exp.metrics = Metrics.model_validate({
+                    "stability": {"runs": 3, "seeds": [11, 12, 13], "k": 8, "jaccard": 0.3 + 0.2 * (n % 3),
+                                  "rank_correlation": 0.61, "sign_flips": 0.125},
+                    "fidelity": {"in_sample_r2": 0.74, "fresh_r2": 0.52, "fresh_samples": 200, "seed": 7},
+                    "faithfulness": {"x": x, "deletion": [0.9 * (1 - v) ** 2 for v in x],
+                                     "insertion": [0.1 + 0.8 * v ** 0.5 for v in x],
+                                     "random_deletion": [0.9 - 0.5 * v for v in x],
+                                     "random_insertion": [0.4 + 0.4 * v for v in x],
+                                     "deletion_auc": 0.3, "insertion_auc": 0.63, "random_deletion_auc": 0.65,
+                                     "random_insertion_auc": 0.6, "deletion_drop": 0.35, "insertion_gain": 0.03,
+                                     "random_orders": 3, "seed": 9},
+                    "agreement": {"local_prediction": 0.58, "model_probability": 0.62, "gap": 0.04, "flagged": False},
+                    "verdict": code, "reasons": reasons,
+                })  # fmt: skip
+    evidence.config["gates"] = {"min_stability": 0.5}
+    return evidence
+
+
+@pytest.fixture(scope="session")
+def page_report(tmp_path_factory) -> Path:
+    """One report.html + report.pdf with image and text items, failures, trust figures and an unmet gate,
+    rendered once for the tests that look at its pages (browser, PDF pages)."""
+    from render_fixtures import build_evidence
+
+    from reportgen.render import write_report
+
+    folder = tmp_path_factory.mktemp("page-report")
+    evidence = _with_trust_figures(build_evidence(folder, text_model=True))
+    write_report(evidence, folder, ["html", "pdf"])
+    return folder

@@ -17,25 +17,33 @@ app = typer.Typer(
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_GATES = 0, 1, 2, 3
 
 
-def _fail(message: str, code: int) -> None:
+def _fail(message: str, code: int, on_error: Optional[Callable[[str, int], None]] = None) -> None:
     typer.echo(f"error: {message}", err=True)
+    if on_error is not None:
+        on_error(message, code)
     raise typer.Exit(code)
 
 
-def guarded(action: Callable[[], int]) -> None:
-    """Run a command body; our errors become one line on stderr and their exit code, never a traceback."""
+def guarded(action: Callable[[], int], on_error: Optional[Callable[[str, int], None]] = None) -> None:
+    """Run a command body; our errors become one line on stderr and their exit code, never a traceback.
+
+    on_error(message, exit code) is also told of such an error (`run --json` prints it as its summary).
+    """
     from reportgen.errors import ReportgenError
 
     try:
         code = action()
     except ReportgenError as exc:
-        _fail(str(exc), exc.exit_code)
+        _fail(str(exc), exc.exit_code, on_error)
     except KeyboardInterrupt:
-        typer.echo("interrupted: nothing was replaced; the previous report (if any) is unchanged", err=True)
+        message = "interrupted: nothing was replaced; the previous report (if any) is unchanged"
+        typer.echo(message, err=True)
+        if on_error is not None:
+            on_error(message, 130)
         raise typer.Exit(130) from None
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
-        _fail(f"{where}{exc.strerror or exc}", EXIT_FAILED)
+        _fail(f"{where}{exc.strerror or exc}", EXIT_FAILED, on_error)
     else:
         raise typer.Exit(code)
 
