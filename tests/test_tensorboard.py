@@ -116,7 +116,7 @@ def test_a_failed_model_says_why(logs):
 
 
 def test_tensorboard_itself_reads_the_logs(logs):
-    # Runs where the [tensorboard] extra is installed: TensorBoard's own loader finds every kind of summary.
+    # TensorBoard's own loader finds every kind of summary.
     import tensorboard  # noqa: F401  (in the [test] extra: this test must run in CI, not skip)
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
