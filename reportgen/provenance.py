@@ -1,0 +1,70 @@
+"""Provenance that names places (the command line, where the config was): recorded with nothing private in it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional, Sequence
+
+HOME_SIGN = "~"
+PROGRAM = "reportgen"
+
+
+def _home() -> Optional[Path]:
+    try:
+        return Path.home().resolve()
+    except (RuntimeError, KeyError, OSError):
+        return None
+
+
+def _reduce_path(text: str, home: Optional[Path]) -> str:
+    """An absolute path with the home folder written as '~', or, outside home, just as given."""
+    if not os.path.isabs(text):
+        return text
+    path = Path(os.path.normpath(text))
+    if home is not None and (path == home or path.is_relative_to(home)):
+        rest = path.relative_to(home).as_posix()
+        return HOME_SIGN if rest == "." else f"{HOME_SIGN}/{rest}"
+    # Outside home an absolute path can still name a user (/Users/alice on another mount, /tmp/alice-x):
+    # keep only its last part, which is what the report folder is usually called.
+    return f".../{path.name}" if path.name else text
+
+
+def command_line(argv: Sequence[str], home: Optional[Path] = None) -> list[str]:
+    """The arguments as the user gave them, the program shown as 'reportgen' and absolute paths reduced.
+
+    An absolute path under the home folder becomes '~/...'; any other absolute path keeps only its last
+    part ('.../name'). Relative paths and options are kept as they are. Both '--out PATH' and
+    '--out=PATH' are handled.
+    """
+    home = home if home is not None else _home()
+    out = [PROGRAM]
+    for arg in list(argv)[1:]:
+        if arg.startswith("-") and "=" in arg:
+            option, value = arg.split("=", 1)
+            out.append(f"{option}={_reduce_path(value, home)}")
+        else:
+            out.append(_reduce_path(arg, home))
+    return out
+
+
+def config_folder(config_dir: Path, report_dir: Path, home: Optional[Path] = None) -> Optional[str]:
+    """The config's folder relative to the report folder ('../..'), or None where that would name a user.
+
+    The relative path climbs from the report folder to the nearest folder both share, then descends to
+    the config's folder. Descending from above the home folder into it would spell the user name
+    ('../../home/alice/project'), so then nothing is recorded and `verify` needs --root.
+    """
+    home = home if home is not None else _home()
+    config_dir, report_dir = Path(config_dir).resolve(), Path(report_dir).resolve()
+    common = Path(os.path.commonpath([config_dir, report_dir]))
+    if home is not None and home != common and home.is_relative_to(common) and config_dir.is_relative_to(home):
+        return None
+    return Path(os.path.relpath(config_dir, report_dir)).as_posix()
+
+
+def default_root(report_dir: Path, recorded: Optional[str]) -> Optional[Path]:
+    """Where verify looks for the model and input files by default: the config's folder as recorded at run time."""
+    if recorded is None:
+        return None
+    return (Path(report_dir) / recorded).resolve()
