@@ -8,6 +8,9 @@ from typing import Optional, Sequence
 
 HOME_SIGN = "~"
 PROGRAM = "reportgen"
+# Options that cannot change a byte of the report, left out of the record so that the same report made with
+# and without them has the same evidence (the item cache is tested to give byte-identical reports).
+NOT_RECORDED = ("--no-cache",)
 
 
 def _home() -> Optional[Path]:
@@ -34,12 +37,14 @@ def command_line(argv: Sequence[str], home: Optional[Path] = None) -> list[str]:
     """The arguments as the user gave them, the program shown as 'reportgen' and absolute paths reduced.
 
     An absolute path under the home folder becomes '~/...'; any other absolute path keeps only its last
-    part ('.../name'). Relative paths and options are kept as they are. Both '--out PATH' and
-    '--out=PATH' are handled.
+    part ('.../name'). Relative paths and options are kept as they are, but for --no-cache, which does
+    not change the report. Both '--out PATH' and '--out=PATH' are handled.
     """
     home = home if home is not None else _home()
     out = [PROGRAM]
     for arg in list(argv)[1:]:
+        if arg in NOT_RECORDED:
+            continue
         if arg.startswith("-") and "=" in arg:
             option, value = arg.split("=", 1)
             out.append(f"{option}={_reduce_path(value, home)}")

@@ -14,6 +14,7 @@ from reportgen.errors import EvidenceError, UsageError
 from reportgen.evidence import ARTIFACTS_DIR, CONFIG_COPY, EVIDENCE_FILE, SIGNATURE_FILE, Evidence, sha256_bytes
 from reportgen.outdir import shown
 from reportgen.provenance import default_root
+from reportgen.render.carried import safe_name
 
 PDF_FILE = "report.pdf"
 
@@ -54,7 +55,10 @@ class _Source:
         """The bytes of a report file by its name in the report ('artifacts/x/input.png'), None if absent."""
         if self.attached is not None:
             return self.attached.get(name)
-        path = self.folder / name  # type: ignore[operator]
+        folder = self.folder.resolve()  # type: ignore[union-attr]
+        path = (folder / name).resolve()
+        if not safe_name(name) or not path.is_relative_to(folder):
+            raise EvidenceError(f"{shown(self.target)}: {name!r} is not a file of a report folder")
         return path.read_bytes() if path.is_file() else None
 
     def artifact_names(self) -> set[str]:

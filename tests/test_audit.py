@@ -112,7 +112,7 @@ def test_two_pipeline_runs_in_one_process_give_the_same_bytes(copy, monkeypatch)
 def test_the_evidence_records_provenance_and_nothing_private(project):
     text = (project / "out" / "evidence.json").read_text(encoding="utf-8")
     record = json.loads(text)
-    assert record["command"] == ["reportgen", *RUN]
+    assert record["command"] == ["reportgen", *(arg for arg in RUN if arg != "--no-cache")]
     assert record["config_file"] == "review.yaml" and record["config_folder"] == ".."
     assert record["created"] == "2023-11-14T22:13:20Z"
     assert {"python", "tensorflow", "keras", "lime", "numpy", "scikit-image", "weasyprint", "machine"} <= set(
@@ -132,7 +132,7 @@ def test_the_report_shows_provenance_and_the_evidence_hash(project):
     assert ev.sha256_file(project / "models" / "colour.keras") in html
     assert ev.sha256_file(project / "images" / "red.png") in html
     assert ev.sha256_file(project / "review.yaml") in html
-    assert "reportgen run review.yaml --out out --no-cache --sign keys/signing.pem" in html
+    assert "reportgen run review.yaml --out out --sign keys/signing.pem" in html
     text = subprocess.run(["pdftotext", str(project / "out" / "report.pdf"), "-"], capture_output=True,
                           text=True, check=True).stdout  # fmt: skip
     assert digest[:32] in text.replace("\n", "")
@@ -404,7 +404,7 @@ def test_card_refuses_a_lone_marker(project, tmp_path):
 def test_command_line_reduces_private_paths():
     home = Path("/home/alice")
     argv = ["/home/alice/.venv/bin/reportgen", "run", "/home/alice/proj/review.yaml", "--out=/srv/alice-reports/x",
-            "-o", "rel/out", "--sign", "/home/alice"]  # fmt: skip
+            "-o", "rel/out", "--no-cache", "--sign", "/home/alice"]  # fmt: skip
     assert provenance.command_line(argv, home) == [
         "reportgen", "run", "~/proj/review.yaml", "--out=.../x", "-o", "rel/out", "--sign", "~",
     ]  # fmt: skip
@@ -417,3 +417,14 @@ def test_config_folder_is_not_recorded_through_the_home_folder(tmp_path):
     assert provenance.config_folder(home / "proj", home / "proj" / "out", home) == ".."
     assert provenance.config_folder(home / "proj", tmp_path / "srv" / "out", home) is None
     assert provenance.config_folder(tmp_path / "srv", home / "proj" / "out", home) == "../../../../srv"
+
+
+def test_an_artifact_name_outside_artifacts_is_refused(copy):
+    path = copy / "out" / "evidence.json"
+    record = json.loads(path.read_text(encoding="utf-8"))
+    record["artifacts"]["../../review.yaml"] = "0" * 64
+    path.write_text(json.dumps(record), encoding="utf-8")
+    done = reportgen("render", "out", cwd=copy)
+    assert done.returncode == 1 and "is not a path under artifacts/" in done.stderr
+    done = verify("out", cwd=copy)
+    assert done.returncode == 2 and "is not a file of a report folder" in done.stderr

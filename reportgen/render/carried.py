@@ -11,7 +11,7 @@ from reportgen.outdir import shown
 INSTALL_HINT = "reading a report.pdf needs pypdf: pip install pypdf"
 
 
-def _safe_name(name: str) -> bool:
+def safe_name(name: str) -> bool:
     """True for the names reportgen attaches: the three fixed files and plain relative paths under artifacts/."""
     if name in (EVIDENCE_FILE, SIGNATURE_FILE, CONFIG_COPY):
         return True
@@ -38,7 +38,7 @@ def read_attachments(pdf: Path) -> dict[str, bytes]:
         raise EvidenceError(f"{shown(pdf)}: cannot read the PDF's attachments: {exc}") from None
     out: dict[str, bytes] = {}
     for name, contents in found.items():
-        if not _safe_name(name):
+        if not safe_name(name):
             raise EvidenceError(f"{shown(pdf)}: attachment {name!r} is not one reportgen writes")
         if len(contents) != 1:
             raise EvidenceError(f"{shown(pdf)}: attachment {name!r} is there {len(contents)} times")

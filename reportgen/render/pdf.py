@@ -16,6 +16,7 @@ from urllib.request import url2pathname
 
 from reportgen.errors import RenderError
 from reportgen.evidence import ARTIFACTS_DIR, CONFIG_COPY, EVIDENCE_FILE, SIGNATURE_FILE, Evidence, to_json
+from reportgen.render.carried import safe_name
 from reportgen.render.context import parse_created
 from reportgen.resources import templates_dir
 
@@ -191,8 +192,12 @@ def attached_files(evidence: Evidence, report_dir: Path | None) -> list[tuple[st
     config = report_dir / CONFIG_COPY
     if config.is_file():
         files.append((CONFIG_COPY, config.read_bytes(), "The config file the run was made with"))
+    root = (report_dir / ARTIFACTS_DIR).resolve()
     for name in sorted(evidence.artifacts):
-        path = report_dir / ARTIFACTS_DIR / name
+        path = (report_dir / ARTIFACTS_DIR / name).resolve()
+        # An evidence record from elsewhere must not smuggle a file from outside artifacts/ into the PDF.
+        if not safe_name(f"{ARTIFACTS_DIR}/{name}") or not path.is_relative_to(root):
+            raise RenderError(f"evidence.artifacts: {shorten(name)!r} is not a path under {ARTIFACTS_DIR}/")
         if path.is_file():
             files.append((f"{ARTIFACTS_DIR}/{name}", path.read_bytes(), "An artifact the evidence record names"))
     return files
