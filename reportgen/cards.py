@@ -69,11 +69,18 @@ def _cell(text: Any) -> str:
     return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
 
 
-def _explain_settings(evidence: Evidence, number: int) -> str:
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _explain_settings(evidence: Evidence, number: int, kind: str) -> str:
     models = evidence.config.get("models") or []
     config = models[number] if number < len(models) and isinstance(models[number], dict) else {}
     explain = config.get("explain") if isinstance(config.get("explain"), dict) else {}
-    keys = ("num_samples", "top_labels", "num_features", "hide_color", "segmentation")
+    keys = ("num_samples", "top_labels", "num_features") + (("hide_color", "segmentation") if kind == "image" else ())
+    if kind == "text" and "tokenizer" in config:
+        explain = {**explain, "tokenizer": config["tokenizer"]}
+        keys += ("tokenizer",)
     return ", ".join(f"{k}={json.dumps(explain[k], sort_keys=True)}" for k in keys if k in explain) or "defaults"
 
 
@@ -88,8 +95,8 @@ def section(evidence: Evidence, evidence_sha256: str, prefix: str = "") -> str:
         f"<!-- Written by {evidence.tool.name} {evidence.tool.version} from {EVIDENCE_FILE}; "
         "`reportgen card` replaces everything between the reportgen markers. -->",
         "",
-        f"**What was examined.** {evidence.title}: {len(evidence.models)} model(s), {inputs} input(s), "
-        f"{explained} explained; report created {evidence.created}.",
+        f"**What was examined.** {evidence.title}: {_plural(len(evidence.models), 'model')}, "
+        f"{_plural(inputs, 'input')}, {explained} explained; report created {evidence.created}.",
         "",
         "| model | kind | file | sha256 | status |",
         "|---|---|---|---|---|",
@@ -104,7 +111,7 @@ def section(evidence: Evidence, evidence_sha256: str, prefix: str = "") -> str:
         "",
     ]
     for number, model in enumerate(evidence.models):
-        lines.append(f"- {_cell(model.name)}: {_explain_settings(evidence, number)}")
+        lines.append(f"- {_cell(model.name)}: {_explain_settings(evidence, number, model.kind)}")
     lines += ["", "**Key figures and verdicts.** "
               + (f"{trusted} of {measured} explanations passed every trust check." if measured
                  else "No trust figures were measured."),  # fmt: skip
