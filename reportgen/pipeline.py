@@ -22,7 +22,7 @@ from reportgen.cache import ItemCache
 from reportgen.config import Limits, effective
 from reportgen.errors import ConfigError, Interrupted, ReportgenError, describe
 from reportgen.outdir import check_output_dir
-from reportgen.provenance import config_folder
+from reportgen.provenance import config_folder, recorded_config
 from reportgen.resolve import InputSpec, LoadedConfig, ResolvedModel, input_sha256
 
 if TYPE_CHECKING:
@@ -315,7 +315,7 @@ def _run(
                               f"the previous report in {outdir.shown(out)} is unchanged") from None  # fmt: skip
         evidence = ev.Evidence(
             title=loaded.config.title, created=created, tool=ev.Tool(version=__version__), environment=environment(),
-            config=config_data, config_sha256=loaded.sha256, artifacts=ev.hash_artifacts(staging), models=models,
+            config=recorded_config(config_data), config_sha256=loaded.sha256, artifacts=ev.hash_artifacts(staging), models=models,
             command=command, config_file=loaded.path.name, config_folder=config_folder(loaded.folder, out),
         )  # fmt: skip
         _keep_config(loaded, staging)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 HOME_SIGN = "~"
 PROGRAM = "reportgen"
@@ -50,6 +50,32 @@ def command_line(argv: Sequence[str], home: Optional[Path] = None) -> list[str]:
             out.append(f"{option}={_reduce_path(value, home)}")
         else:
             out.append(_reduce_path(arg, home))
+    return out
+
+
+# Keys of the recorded config that hold a path (top level; and of each model), reduced like the command line.
+CONFIG_PATH_KEYS = ("output", "cache")
+MODEL_PATH_KEYS = ("path", "weights", "classes_file")
+
+
+def recorded_config(config: dict[str, Any], home: Optional[Path] = None) -> dict[str, Any]:
+    """The effective config to record, its absolute paths reduced as command_line reduces them.
+
+    `--out /home/alice/reports/x` lands in the config's `output`; an absolute model path written in the
+    config would show the home folder too. config.yaml keeps the file's own bytes (its hash is checked).
+    """
+    home = home if home is not None else _home()
+
+    def reduce(value: Any) -> Any:
+        return _reduce_path(value, home) if isinstance(value, str) else value
+
+    out = {key: reduce(value) if key in CONFIG_PATH_KEYS else value for key, value in config.items()}
+    if isinstance(out.get("models"), list):
+        out["models"] = [
+            {key: reduce(value) if key in MODEL_PATH_KEYS else value for key, value in model.items()}
+            if isinstance(model, dict) else model
+            for model in out["models"]
+        ]  # fmt: skip
     return out
 
 

@@ -160,6 +160,10 @@ def test_the_pdf_is_pdfa3b_and_carries_every_file(project):
     relationships = {spec.get_object()["/F"]: spec.get_object()["/AFRelationship"] for spec in specs}
     assert relationships["evidence.json"] == "/Source"
     assert set(relationships.values()) <= {"/Source", "/Data"} and len(relationships) == len(expected)
+    types = {spec.get_object()["/F"]: spec.get_object()["/EF"]["/F"].get_object()["/Subtype"] for spec in specs}
+    assert types["evidence.json"] == "/application/json" and types["config.yaml"] == "/application/yaml"
+    assert types["evidence.json.sig"] == "/text/plain"
+    assert all(t == "/image/png" for name, t in types.items() if name.startswith("artifacts/"))
     associated = [ref.idnum for ref in catalog["/AF"]]
     assert len(associated) == len(set(associated)) == len(expected)  # once each (WeasyPrint 70 lists each twice)
     assert {spec.idnum for spec in specs} == set(associated)
@@ -410,6 +414,16 @@ def test_command_line_reduces_private_paths():
     ]  # fmt: skip
 
 
+def test_the_recorded_config_reduces_absolute_paths():
+    home = Path("/home/alice")
+    config = {"title": "/home/alice is not a path key", "output": "/home/alice/reports/x", "cache": None, "seed": 1,
+              "models": [{"path": "/srv/alice/m.keras", "weights": None, "inputs": ["/home/alice/a.png"]}]}  # fmt: skip
+    assert provenance.recorded_config(config, home) == {
+        "title": "/home/alice is not a path key", "output": "~/reports/x", "cache": None, "seed": 1,
+        "models": [{"path": ".../m.keras", "weights": None, "inputs": ["/home/alice/a.png"]}],
+    }  # fmt: skip
+
+
 def test_config_folder_is_not_recorded_through_the_home_folder(tmp_path):
     home = tmp_path / "home" / "alice"
     (home / "proj" / "out").mkdir(parents=True)
@@ -428,3 +442,14 @@ def test_an_artifact_name_outside_artifacts_is_refused(copy):
     assert done.returncode == 1 and "is not a path under artifacts/" in done.stderr
     done = verify("out", cwd=copy)
     assert done.returncode == 2 and "is not a file of a report folder" in done.stderr
+
+
+@pytest.mark.parametrize("existing", ["", "# Card", "# Card\n", "# Card\n\n"])
+def test_insert_section_appends_once_then_replaces(existing):
+    section = f"{cards.BEGIN}\n## Model Examination\n\nv1\n{cards.END}\n"
+    once = cards.insert_section(existing, section)
+    assert once.endswith(section) and once.count(cards.BEGIN) == 1
+    assert once.startswith(existing) and (not existing or section not in existing)
+    assert cards.insert_section(once, section) == once
+    updated = cards.insert_section(once, section.replace("v1", "v2"))
+    assert updated == once.replace("v1", "v2")

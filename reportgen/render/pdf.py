@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as dt
 import functools
@@ -203,6 +204,18 @@ def attached_files(evidence: Evidence, report_dir: Path | None) -> list[tuple[st
     return files
 
 
+# MIME types of the attachments, fixed here: WeasyPrint would otherwise ask the system's MIME database,
+# which differs between machines (a .yaml may be unknown on one, application/yaml on another; .sig reads
+# as a PGP signature) and would change the PDF's bytes.
+ATTACHMENT_TYPES = {".json": "application/json", ".sig": "text/plain", ".yaml": "application/yaml", ".png": "image/png"}
+
+
+def _data_url(name: str, data: bytes) -> str:
+    """The attachment as a data: URL, so its MIME type is the one given here (the only way WeasyPrint 70 takes one)."""
+    mime = ATTACHMENT_TYPES.get(Path(name).suffix.lower(), "application/octet-stream")
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
 def _metadata_finisher(evidence: Evidence) -> Any:
     """Subject and keywords for the PDF's Info dictionary and XMP (the title comes from <title>)."""
     models = ", ".join(model.name for model in evidence.models) or "no model"
@@ -246,7 +259,7 @@ def write_pdf(evidence: Evidence, html: str, target: Path, report_dir: Path | No
         try:
             attachments = [
                 weasyprint.Attachment(
-                    string=data, url_fetcher=fetcher, name=name, description=description,
+                    url=_data_url(name, data), url_fetcher=fetcher, name=name, description=description,
                     created=created, modified=created, relationship="Source" if name == EVIDENCE_FILE else "Data",
                 )  # fmt: skip
                 for name, data, description in files
