@@ -216,18 +216,14 @@ def _data_url(name: str, data: bytes) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def _metadata_finisher(evidence: Evidence) -> Any:
+def _set_metadata(document: Any, evidence: Evidence) -> None:
     """Subject and keywords for the PDF's Info dictionary and XMP (the title comes from <title>)."""
     models = ", ".join(model.name for model in evidence.models) or "no model"
     inputs = sum(len(model.items) for model in evidence.models)
-
-    def set_metadata(document: Any) -> None:
-        document.metadata.description = PDF_SUBJECT.format(models=models, inputs=inputs)
-        document.metadata.keywords = [*PDF_KEYWORDS, *(model.name for model in evidence.models)]
-        if not document.metadata.title:
-            document.metadata.title = evidence.title
-
-    return set_metadata
+    document.metadata.description = PDF_SUBJECT.format(models=models, inputs=inputs)
+    document.metadata.keywords = [*PDF_KEYWORDS, *(model.name for model in evidence.models)]
+    if not document.metadata.title:
+        document.metadata.title = evidence.title
 
 
 def _dedupe_associated_files(document: Any, pdf: Any) -> None:
@@ -236,8 +232,7 @@ def _dedupe_associated_files(document: Any, pdf: Any) -> None:
     found = pdf.catalog.get("AF")
     if found is None:
         return
-    seen: set[str] = set()
-    unique = [ref for ref in found if not (str(ref) in seen or seen.add(str(ref)))]
+    unique = list(dict.fromkeys(found))  # references (b'12 0 R'), each kept once, in order
     found.clear()
     found.extend(unique)
 
@@ -266,7 +261,7 @@ def write_pdf(evidence: Evidence, html: str, target: Path, report_dir: Path | No
             ]
             # base_url=None: a relative URL resolves to nothing and is never fetched.
             document = weasyprint.HTML(string=html, base_url=None, url_fetcher=fetcher).render(pdf_variant=PDF_VARIANT)
-            _metadata_finisher(evidence)(document)
+            _set_metadata(document, evidence)
             document.write_pdf(target, finisher=_dedupe_associated_files, pdf_variant=PDF_VARIANT, attachments=attachments)
         except FatalURLFetchingError as exc:
             # A BaseException, so it passes WeasyPrint's own except clauses and ends the render here.
