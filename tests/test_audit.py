@@ -453,3 +453,17 @@ def test_insert_section_appends_once_then_replaces(existing):
     assert cards.insert_section(once, section) == once
     updated = cards.insert_section(once, section.replace("v1", "v2"))
     assert updated == once.replace("v1", "v2")
+
+
+def test_a_pdf_reportgen_did_not_write_is_refused(tmp_path):
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    writer.add_blank_page(100, 100)
+    with open(tmp_path / "other.pdf", "wb") as handle:
+        writer.write(handle)
+    for args in (["render", "other.pdf"], ["verify", "other.pdf"]):
+        done = reportgen(*args, cwd=tmp_path)
+        assert done.returncode == 2 and "carries no evidence.json" in done.stderr, done.stderr
+    done = verify("missing", cwd=tmp_path)
+    assert done.returncode == 2 and "no such report folder or PDF" in done.stderr

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -16,8 +16,9 @@ def keygen(
         "reportgen-signing.pem"
     ),
     public: Annotated[
-        Path, typer.Option("--public", help="The public key file (default: the private key's name + .pub).", dir_okay=False)
-    ] = None,  # type: ignore[assignment]
+        Optional[Path],
+        typer.Option("--public", help="The public key file (default: the private key's name + .pub).", dir_okay=False),
+    ] = None,
 ) -> None:
     """Write an Ed25519 key pair (never overwriting); sign with `run --sign`, check with `verify --public-key`."""
 
