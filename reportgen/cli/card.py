@@ -15,7 +15,7 @@ def card(
     model_card: Annotated[Path, typer.Argument(help="The model card (markdown, e.g. README.md).", dir_okay=False)],
     report_dir: Annotated[Path, typer.Argument(help="The report folder (holding evidence.json).", file_okay=False)],
 ) -> None:
-    """Insert the report's section between reportgen's marker comments, or replace it there (idempotent)."""
+    """Put a report's "Model Examination" section into a model card, between reportgen's markers (idempotent)."""
 
     def action() -> int:
         from reportgen.cards import update_card

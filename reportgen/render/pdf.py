@@ -216,6 +216,17 @@ def _data_url(name: str, data: bytes) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
+def _page_footer_css(evidence: Evidence) -> str:
+    """Print only: every page's footer names the sha256 of evidence.json, so a single printed page can be checked."""
+    from reportgen.render.provenance import LABELS, view
+
+    text = f"{LABELS['footer']} {view(evidence)['evidence_sha256']}"  # hex digits and plain words: nothing to escape
+    return (
+        "@page { @bottom-center { content: \"" + text + "\"; font-family: \"DejaVu Sans Mono\", monospace;"
+        " font-size: 5.5pt; color: #8a939e; width: 76mm; } }"
+    )
+
+
 def _set_metadata(document: Any, evidence: Evidence) -> None:
     """Subject and keywords for the PDF's Info dictionary and XMP (the title comes from <title>)."""
     models = ", ".join(model.name for model in evidence.models) or "no model"
@@ -260,7 +271,10 @@ def write_pdf(evidence: Evidence, html: str, target: Path, report_dir: Path | No
                 for name, data, description in files
             ]
             # base_url=None: a relative URL resolves to nothing and is never fetched.
-            document = weasyprint.HTML(string=html, base_url=None, url_fetcher=fetcher).render(pdf_variant=PDF_VARIANT)
+            page_footer = weasyprint.CSS(string=_page_footer_css(evidence), url_fetcher=fetcher)
+            document = weasyprint.HTML(string=html, base_url=None, url_fetcher=fetcher).render(
+                stylesheets=[page_footer], pdf_variant=PDF_VARIANT
+            )
             _set_metadata(document, evidence)
             document.write_pdf(target, finisher=_dedupe_associated_files, pdf_variant=PDF_VARIANT, attachments=attachments)
         except FatalURLFetchingError as exc:
