@@ -14,13 +14,15 @@ from reportgen.errors import EvidenceError
 
 SCHEMA_VERSION = 1
 EVIDENCE_FILE = "evidence.json"
+SIGNATURE_FILE = "evidence.json.sig"  # base64 of the Ed25519 signature over evidence.json's exact bytes
+CONFIG_COPY = "config.yaml"  # the config file's exact bytes, kept in the report folder (sha256: config_sha256)
 TIMINGS_FILE = "timings.json"
 ARTIFACTS_DIR = "artifacts"
 
 # Keys that only exist for one kind of item, or for trust figures that were measured: left out of the JSON when unset.
 _OPTIONAL_KEYS = {"image", "segments", "tokens", "text", "row", "positions", "spread",
                   "stability", "fidelity", "faithfulness", "agreement", "sanity", "verdict", "reasons",
-                  "rank_correlation", "passed", "skipped"}  # fmt: skip
+                  "rank_correlation", "passed", "skipped", "command", "config_file", "config_folder"}  # fmt: skip
 
 
 class _Record(BaseModel):
@@ -164,6 +166,10 @@ class Evidence(_Record):
     config_sha256: str
     artifacts: dict[str, str] = Field(default_factory=dict)
     models: list[ModelRecord] = Field(default_factory=list)
+    # Provenance (issue 9); absent in records written before, and when a run did not come from the command line.
+    command: list[str] | None = None  # the command line as given, private paths reduced (docs/audit.md)
+    config_file: str | None = None  # the config file's name in its folder
+    config_folder: str | None = None  # the config's folder relative to the report folder ('/'-separated)
 
     def failures(self) -> list[tuple[str, str | None, str]]:
         """Every failed model or item as (model name, item id or None, error message)."""

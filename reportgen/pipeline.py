@@ -14,20 +14,24 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
 
 from reportgen import __version__, outdir
 from reportgen import evidence as ev
 from reportgen.cache import ItemCache
 from reportgen.config import Limits, effective
-from reportgen.errors import Interrupted, ReportgenError, describe
+from reportgen.errors import ConfigError, Interrupted, ReportgenError, describe
 from reportgen.outdir import check_output_dir
+from reportgen.provenance import config_folder, recorded_config
 from reportgen.resolve import InputSpec, LoadedConfig, ResolvedModel, input_sha256
+
+if TYPE_CHECKING:
+    from reportgen.signing import Signer
 
 # Distributions whose versions every evidence record states.
 ENVIRONMENT_PACKAGES = [
     "tensorflow", "keras", "lime", "numpy", "scikit-image", "scikit-learn",
-    "pillow", "matplotlib", "jinja2", "weasyprint", "pydantic",
+    "pillow", "matplotlib", "jinja2", "weasyprint", "pydyf", "fonttools", "pydantic",
 ]  # fmt: skip
 
 ProgressFn = Callable[[str, str, str], None]  # (model name, item id, status)
@@ -72,7 +76,8 @@ def created_time() -> str:
 
 def environment() -> dict[str, str]:
     """Versions of Python and of the libraries that shape the results."""
-    env = {"python": platform.python_version()}
+    # The machine's architecture (never its name): floating-point results may differ on another one.
+    env = {"python": platform.python_version(), "machine": platform.machine() or "unknown"}
     for name in ENVIRONMENT_PACKAGES:
         try:
             env[name] = metadata.version(name)
@@ -233,9 +238,14 @@ def _model_sha256(path: Path) -> Optional[str]:
 
 def run(
     loaded: LoadedConfig, progress: Optional[ProgressFn] = None, use_cache: bool = True,
-    notice: Optional[Callable[[str], None]] = None,
+    notice: Optional[Callable[[str], None]] = None, command: Optional[list[str]] = None,
+    signer: Optional[Signer] = None,
 ) -> RunResult:  # fmt: skip
-    """Explain every input of every model and write the whole report folder (one run per folder at a time)."""
+    """Explain every input of every model and write the whole report folder (one run per folder at a time).
+
+    command is the command line to record (already reduced by provenance.command_line); signer, when
+    given, signs evidence.json (evidence.json.sig beside it and inside the PDF).
+    """
     from reportgen.safety import no_network
 
     out = loaded.output_dir
@@ -247,7 +257,7 @@ def run(
         folder = None
         if use_cache:
             folder = loaded.folder / loaded.config.cache if loaded.config.cache else out / outdir.CACHE_DIR
-        return _run(loaded, progress, ItemCache(folder), stop)
+        return _run(loaded, progress, ItemCache(folder), stop, command, signer)
 
 
 @contextlib.contextmanager
@@ -271,8 +281,12 @@ def _ctrl_c() -> Iterator[Callable[[], bool]]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _run(loaded: LoadedConfig, progress: Optional[ProgressFn], cache: ItemCache, stop: Callable[[], bool]) -> RunResult:
+def _run(
+    loaded: LoadedConfig, progress: Optional[ProgressFn], cache: ItemCache, stop: Callable[[], bool],
+    command: Optional[list[str]] = None, signer: Optional[Signer] = None,
+) -> RunResult:  # fmt: skip
     from reportgen import tensorboard
+    from reportgen.cards import write_cards
     from reportgen.hooks import load_hook
     from reportgen.model import check_keras
     from reportgen.render import FORMATS, write_report
@@ -302,13 +316,19 @@ def _run(loaded: LoadedConfig, progress: Optional[ProgressFn], cache: ItemCache,
                               f"the previous report in {outdir.shown(out)} is unchanged") from None  # fmt: skip
         evidence = ev.Evidence(
             title=loaded.config.title, created=created, tool=ev.Tool(version=__version__), environment=environment(),
-            config=config_data, config_sha256=loaded.sha256, artifacts=ev.hash_artifacts(staging), models=models,
+            config=recorded_config(config_data), config_sha256=loaded.sha256, artifacts=ev.hash_artifacts(staging), models=models,
+            command=command, config_file=loaded.path.name, config_folder=config_folder(loaded.folder, out),
         )  # fmt: skip
-        (staging / ev.EVIDENCE_FILE).write_text(ev.to_json(evidence), encoding="utf-8")
+        _keep_config(loaded, staging)
+        evidence_bytes = ev.to_json(evidence).encode("utf-8")
+        (staging / ev.EVIDENCE_FILE).write_bytes(evidence_bytes)
+        if signer is not None:
+            (staging / ev.SIGNATURE_FILE).write_bytes(signer.sign(evidence_bytes))
         (staging / ev.TIMINGS_FILE).write_text(json.dumps(ctx.timings, indent=2) + "\n", encoding="utf-8")
         formats = list(loaded.config.formats)
         report_formats = [f for f in formats if f in FORMATS]
         written = write_report(evidence, staging, report_formats) if report_formats else []
+        write_cards(evidence, staging)
         if tensorboard.FORMAT in formats:  # logs from the evidence, in the staging folder: swapped in with the rest
             written.append(tensorboard.write_logs(evidence, staging))
         outdir.normal_permissions(staging)
@@ -320,9 +340,44 @@ def _run(loaded: LoadedConfig, progress: Optional[ProgressFn], cache: ItemCache,
     return RunResult(out, evidence, written, ctx.rows, cache.hits)
 
 
+def _keep_config(loaded: LoadedConfig, staging: Path) -> None:
+    """Copy the config file's bytes into the report folder (the PDF carries them; verify checks them)."""
+    data = loaded.path.read_bytes()
+    if ev.sha256_bytes(data) != loaded.sha256:
+        raise ConfigError(f"{loaded.path.name}: the config file changed while the run was going on; run again")
+    (staging / ev.CONFIG_COPY).write_bytes(data)
+
+
 def render_again(report_dir: Path, formats: list[str]) -> list[Path]:
-    """Rebuild report.html / report.pdf from evidence.json and artifacts/ alone."""
+    """Rebuild report.html / report.pdf (and the model-card files) from evidence.json and artifacts/ alone."""
+    from reportgen.cards import write_cards
     from reportgen.render import write_report
 
     evidence = ev.load(report_dir)
-    return write_report(evidence, report_dir, formats)
+    written = write_report(evidence, report_dir, formats)
+    return written + write_cards(evidence, report_dir)
+
+
+def rendered_folder(pdf: Path) -> Path:
+    """Where `reportgen render report.pdf` writes by default: '<pdf stem>-rendered' beside the PDF."""
+    return pdf.with_name(f"{pdf.stem}-rendered")
+
+
+def render_from_pdf(pdf: Path, out: Path, formats: list[str]) -> list[Path]:
+    """Rebuild a report folder at out from what report.pdf carries alone (evidence.json, config, artifacts/)."""
+    from reportgen.errors import UsageError
+    from reportgen.render.carried import unpack
+
+    if out.exists() and not (out / ev.EVIDENCE_FILE).is_file() and any(out.iterdir()):
+        raise UsageError(f"{outdir.shown(out)} exists and is not a report folder; choose another --out")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = outdir.staging_folder(out)
+    try:
+        unpack(pdf, staging)
+        render_again(staging, formats)
+        outdir.normal_permissions(staging)
+        outdir.publish(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return sorted(p for p in out.iterdir() if p.is_file())

@@ -6,10 +6,10 @@ import importlib
 import os
 import sys
 
-from reportgen.cli.app import EXIT_FAILED, app
+from reportgen.cli.app import ARGV, EXIT_FAILED, app
 
 # Each module registers its command on import; this order is the order `--help` lists them in.
-COMMANDS = ("run", "render", "init", "validate", "schema")
+COMMANDS = ("run", "render", "verify", "card", "keygen", "init", "validate", "schema")
 for _name in COMMANDS:
     importlib.import_module(f"reportgen.cli.{_name}")
 
@@ -20,6 +20,7 @@ def main() -> None:
     """Console-script entry point."""
     # Matplotlib must never try a GUI backend (TensorFlow's logging is quieted where it is imported).
     os.environ.setdefault("MPLBACKEND", "Agg")
+    ARGV[:] = sys.argv  # the command line as given, for the evidence (reduced before recording)
     try:
         app()
     except SystemExit:

@@ -15,6 +15,9 @@ app = typer.Typer(
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_GATES = 0, 1, 2, 3
+# sys.argv when started through main() (the console script, python -m reportgen); empty when the app is
+# invoked another way (a test's CliRunner), whose sys.argv is not the reportgen command line.
+ARGV: list[str] = []
 
 
 def _fail(message: str, code: int, on_error: Optional[Callable[[str, int], None]] = None) -> None:

@@ -12,24 +12,33 @@ from reportgen.cli.app import EXIT_OK, app, guarded
 
 @app.command()
 def render(
-    report_dir: Annotated[Path, typer.Argument(help="A report folder holding evidence.json and artifacts/.")],
+    report_dir: Annotated[Path, typer.Argument(help="A report folder holding evidence.json and artifacts/, or a report.pdf.")],
     formats: Annotated[
         Optional[list[str]], typer.Option("--format", "-f", help="html or pdf; repeat for both (default: both).")
     ] = None,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", "-o", help="From a PDF: the folder to write (default: <pdf stem>-rendered).")
+    ] = None,
 ) -> None:
-    """Rebuild report.html and report.pdf from evidence.json and artifacts/ alone (no model needed)."""
+    """Rebuild report.html and report.pdf from evidence.json and artifacts/ alone, or from what a report.pdf carries."""
 
     def action() -> int:
         from reportgen.errors import UsageError
         from reportgen.outdir import shown
-        from reportgen.pipeline import render_again
+        from reportgen.pipeline import render_again, render_from_pdf, rendered_folder
 
         wanted = formats or ["html", "pdf"]
         unknown = [f for f in wanted if f not in ("html", "pdf")]
         if unknown:
             raise UsageError(f"--format: '{unknown[0]}' is not html or pdf")
+        if report_dir.is_file() and report_dir.suffix.lower() == ".pdf":
+            for path in render_from_pdf(report_dir, out or rendered_folder(report_dir), wanted):
+                typer.echo(f"wrote {shown(path)}")
+            return EXIT_OK
+        if out is not None:
+            raise UsageError("--out is for rendering from a report.pdf; a report folder is rendered in place")
         if not report_dir.is_dir():
-            raise UsageError(f"{report_dir}: no such report folder")
+            raise UsageError(f"{report_dir}: no such report folder or report.pdf")
         for path in render_again(report_dir, wanted):
             typer.echo(f"wrote {shown(path)}")
         return EXIT_OK

@@ -4,27 +4,36 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Callable, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional
 
 import typer
 
-from reportgen.cli.app import EXIT_FAILED, EXIT_GATES, EXIT_OK, app, guarded
+from reportgen.cli.app import ARGV, EXIT_FAILED, EXIT_GATES, EXIT_OK, app, guarded
 
 if TYPE_CHECKING:
     from reportgen.pipeline import RunResult
     from reportgen.resolve import LoadedConfig
 
+SIGN_HELP = "Sign evidence.json with this Ed25519 private key (PEM, from `reportgen keygen`)."
 
 
-def _run_config(config_path: Path, out: Optional[Path], use_cache: bool = True, quiet: bool = False,
-                as_json: bool = False) -> int:  # fmt: skip
+def _run_config(config_path: Path, out: Optional[Path], use_cache: bool = True, *, quiet: bool = False,
+                as_json: bool = False, sign: Optional[Path] = None) -> int:  # fmt: skip
     from reportgen import pipeline
     from reportgen import resolve as cfg
     from reportgen.gates import failures as gate_failures
+    from reportgen.provenance import command_line
 
+    # The key is read before anything runs: a missing or wrong key is a usage error (exit 2), not a lost run.
+    signer = None
+    if sign is not None:
+        from reportgen.signing import load_signer
+
+        signer = load_signer(sign)
     loaded = cfg.load(config_path, out)
     total = pipeline.count_items(loaded)
-    result = _run_with_progress(loaded, total, use_cache, quiet)
+    command = command_line(ARGV) if ARGV else None
+    result = _run_with_progress(loaded, total, use_cache, quiet, command, signer)
     # DESIGN.md: 2, then 1, then 3
     code = EXIT_FAILED if result.failed else EXIT_GATES if gate_failures(result.evidence) else EXIT_OK
     if as_json:
@@ -40,14 +49,15 @@ def _run_config(config_path: Path, out: Optional[Path], use_cache: bool = True, 
     return code
 
 
-def _run_with_progress(loaded: "LoadedConfig", total: int, use_cache: bool, quiet: bool = False) -> "RunResult":
+def _run_with_progress(loaded: "LoadedConfig", total: int, use_cache: bool, quiet: bool = False,
+                       command: Optional[list[str]] = None, signer: Any = None) -> "RunResult":  # fmt: skip
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from reportgen import pipeline
 
     if quiet:  # no progress, no notices (a stale lock taken over); errors still reach stderr through `guarded`
-        return pipeline.run(loaded, None, use_cache, lambda message: None)
+        return pipeline.run(loaded, None, use_cache, lambda message: None, command, signer)
     console = Console(stderr=True)
     with Progress(
         TextColumn("[progress.description]{task.description}"),
@@ -62,7 +72,8 @@ def _run_with_progress(loaded: "LoadedConfig", total: int, use_cache: bool, quie
         def advance(model: str, item: str, status: str) -> None:
             progress.update(task, advance=1, description=f"{model}: {item}")
 
-        result = pipeline.run(loaded, advance, use_cache, lambda message: console.print(message, highlight=False))
+        result = pipeline.run(loaded, advance, use_cache, lambda message: console.print(message, highlight=False),
+                              command, signer)  # fmt: skip
         progress.update(task, description="report written")
     return result
 
@@ -148,22 +159,25 @@ def run(
     config: Annotated[Path, typer.Argument(help="The config file (YAML).", dir_okay=False)],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Report folder (default: the config's output).")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Explain every item again; ignore the item cache.")] = False,
+    sign: Annotated[Optional[Path], typer.Option("--sign", help=SIGN_HELP, dir_okay=False)] = None,
     quiet: Quiet = False,
     as_json: AsJson = False,
 ) -> None:
     """Explain every input the config names and write the report folder."""
-    guarded(lambda: _run_config(config, out, not no_cache, quiet, as_json), _json_error(out) if as_json else None)
+    guarded(lambda: _run_config(config, out, not no_cache, quiet=quiet, as_json=as_json, sign=sign),
+            _json_error(out) if as_json else None)  # fmt: skip
 
 
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Report folder to write.")] = Path("reportgen-demo"),
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Explain every item again; ignore the item cache.")] = False,
+    sign: Annotated[Optional[Path], typer.Option("--sign", help=SIGN_HELP, dir_okay=False)] = None,
     quiet: Quiet = False,
     as_json: AsJson = False,
 ) -> None:
     """Run the shipped sample models on the shipped inputs (offline) and write a report."""
     from reportgen.resources import samples_dir
 
-    guarded(lambda: _run_config(samples_dir() / "demo.yaml", out, not no_cache, quiet, as_json),
+    guarded(lambda: _run_config(samples_dir() / "demo.yaml", out, not no_cache, quiet=quiet, as_json=as_json, sign=sign),
             _json_error(out) if as_json else None)  # fmt: skip

@@ -32,7 +32,7 @@ def write_report(evidence: Evidence, report_dir: Path, formats: list[str]) -> li
         written.append(target)
     if "pdf" in formats:
         target = report_dir / "report.pdf"
-        _replace(target, lambda tmp: write_pdf(evidence, html, tmp))
+        _replace(target, lambda tmp: write_pdf(evidence, html, tmp, report_dir))
         written.append(target)
     return written
 

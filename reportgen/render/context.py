@@ -11,7 +11,7 @@ import numpy as np
 
 from reportgen.errors import RenderError
 from reportgen.evidence import ARTIFACTS_DIR, Evidence, Explanation, Item, ModelRecord
-from reportgen.render import chars, figures, trust_view
+from reportgen.render import chars, figures, provenance, trust_view
 
 MAX_PREDICTIONS = 10
 DEFAULT_NUM_FEATURES = 10
@@ -30,6 +30,7 @@ def build_context(evidence: Evidence, report_dir: Path) -> dict[str, Any]:
     ]
     return {
         "trust": trust_view.summary(evidence, sections),
+        "provenance": provenance.view(evidence),
         "title": evidence.title,
         "created": format_created(evidence.created),
         "created_iso": evidence.created,

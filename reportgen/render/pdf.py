@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as dt
 import functools
@@ -15,7 +16,8 @@ from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
 from reportgen.errors import RenderError
-from reportgen.evidence import Evidence, to_json
+from reportgen.evidence import ARTIFACTS_DIR, CONFIG_COPY, EVIDENCE_FILE, SIGNATURE_FILE, Evidence, to_json
+from reportgen.render.carried import safe_name
 from reportgen.render.context import parse_created
 from reportgen.resources import templates_dir
 
@@ -175,8 +177,80 @@ def _refusal(exc: BaseException) -> str:
     return f"report.pdf: {what}{why}"
 
 
-def write_pdf(evidence: Evidence, html: str, target: Path) -> None:
-    """Lay out the report's HTML as a PDF/A-3b at target, with evidence.json embedded."""
+PDF_SUBJECT = "LIME explanations of {models} on {inputs} inputs, with the evidence record they came from"
+PDF_KEYWORDS = ["LIME", "explanation", "trust report", "audit evidence"]
+
+
+def attached_files(evidence: Evidence, report_dir: Path | None) -> list[tuple[str, bytes, str]]:
+    """(name, bytes, description) of every file the PDF carries: evidence.json, its signature, the config, artifacts/."""
+    files = [(EVIDENCE_FILE, to_json(evidence).encode("utf-8"), "The evidence record this report was rendered from")]
+    if report_dir is None:
+        return files
+    report_dir = Path(report_dir)
+    signature = report_dir / SIGNATURE_FILE
+    if signature.is_file():
+        files.append((SIGNATURE_FILE, signature.read_bytes(), "Ed25519 signature over evidence.json (base64)"))
+    config = report_dir / CONFIG_COPY
+    if config.is_file():
+        files.append((CONFIG_COPY, config.read_bytes(), "The config file the run was made with"))
+    root = (report_dir / ARTIFACTS_DIR).resolve()
+    for name in sorted(evidence.artifacts):
+        path = (report_dir / ARTIFACTS_DIR / name).resolve()
+        # An evidence record from elsewhere must not smuggle a file from outside artifacts/ into the PDF.
+        if not safe_name(f"{ARTIFACTS_DIR}/{name}") or not path.is_relative_to(root):
+            raise RenderError(f"evidence.artifacts: {shorten(name)!r} is not a path under {ARTIFACTS_DIR}/")
+        if path.is_file():
+            files.append((f"{ARTIFACTS_DIR}/{name}", path.read_bytes(), "An artifact the evidence record names"))
+    return files
+
+
+# MIME types of the attachments, fixed here: WeasyPrint would otherwise ask the system's MIME database,
+# which differs between machines (a .yaml may be unknown on one, application/yaml on another; .sig reads
+# as a PGP signature) and would change the PDF's bytes.
+ATTACHMENT_TYPES = {".json": "application/json", ".sig": "text/plain", ".yaml": "application/yaml", ".png": "image/png"}
+
+
+def _data_url(name: str, data: bytes) -> str:
+    """The attachment as a data: URL, so its MIME type is the one given here (the only way WeasyPrint 70 takes one)."""
+    mime = ATTACHMENT_TYPES.get(Path(name).suffix.lower(), "application/octet-stream")
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def _page_footer_css(evidence: Evidence) -> str:
+    """Print only: every page's footer names the sha256 of evidence.json, so a single printed page can be checked."""
+    from reportgen.render.provenance import LABELS, view
+
+    text = f"{LABELS['footer']} {view(evidence)['evidence_sha256']}"  # hex digits and plain words: nothing to escape
+    return (
+        "@page { @bottom-center { content: \"" + text + "\"; font-family: \"DejaVu Sans Mono\", monospace;"
+        " font-size: 5.5pt; color: #8a939e; width: 76mm; } }"
+    )
+
+
+def _set_metadata(document: Any, evidence: Evidence) -> None:
+    """Subject and keywords for the PDF's Info dictionary and XMP (the title comes from <title>)."""
+    models = ", ".join(model.name for model in evidence.models) or "no model"
+    inputs = sum(len(model.items) for model in evidence.models)
+    document.metadata.description = PDF_SUBJECT.format(models=models, inputs=inputs)
+    document.metadata.keywords = [*PDF_KEYWORDS, *(model.name for model in evidence.models)]
+    if not document.metadata.title:
+        document.metadata.title = evidence.title
+
+
+def _dedupe_associated_files(document: Any, pdf: Any) -> None:
+    """List each attachment once in the catalog's /AF (WeasyPrint 70 adds each twice: from the name tree
+    and again from its Filespec scan)."""
+    found = pdf.catalog.get("AF")
+    if found is None:
+        return
+    unique = list(dict.fromkeys(found))  # references (b'12 0 R'), each kept once, in order
+    found.clear()
+    found.extend(unique)
+
+
+def write_pdf(evidence: Evidence, html: str, target: Path, report_dir: Path | None = None) -> None:
+    """Lay out the report's HTML as a PDF/A-3b at target, carrying evidence.json and, from report_dir, the files
+    the evidence names (its signature, the config, every artifact) as attachments."""
     try:
         import weasyprint
         from weasyprint.urls import FatalURLFetchingError
@@ -186,20 +260,23 @@ def write_pdf(evidence: Evidence, html: str, target: Path) -> None:
         ) from None
     created = _created(evidence.created)
     fetcher = report_fetcher()
+    files = attached_files(evidence, report_dir)
     with source_date_epoch(evidence.created), _weasyprint_errors() as errors:
         try:
-            attachment = weasyprint.Attachment(
-                string=to_json(evidence).encode("utf-8"),
-                url_fetcher=fetcher,
-                name="evidence.json",
-                description="The evidence record this report was rendered from",
-                created=created,
-                modified=created,
-                relationship="Source",
-            )
+            attachments = [
+                weasyprint.Attachment(
+                    url=_data_url(name, data), url_fetcher=fetcher, name=name, description=description,
+                    created=created, modified=created, relationship="Source" if name == EVIDENCE_FILE else "Data",
+                )  # fmt: skip
+                for name, data, description in files
+            ]
             # base_url=None: a relative URL resolves to nothing and is never fetched.
-            document = weasyprint.HTML(string=html, base_url=None, url_fetcher=fetcher)
-            document.write_pdf(target, pdf_variant=PDF_VARIANT, attachments=[attachment])
+            page_footer = weasyprint.CSS(string=_page_footer_css(evidence), url_fetcher=fetcher)
+            document = weasyprint.HTML(string=html, base_url=None, url_fetcher=fetcher).render(
+                stylesheets=[page_footer], pdf_variant=PDF_VARIANT
+            )
+            _set_metadata(document, evidence)
+            document.write_pdf(target, finisher=_dedupe_associated_files, pdf_variant=PDF_VARIANT, attachments=attachments)
         except FatalURLFetchingError as exc:
             # A BaseException, so it passes WeasyPrint's own except clauses and ends the render here.
             raise RenderError(_refusal(exc)) from None
