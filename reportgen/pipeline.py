@@ -315,9 +315,9 @@ def _run(loaded: LoadedConfig, progress: Optional[ProgressFn], cache: ItemCache,
     return RunResult(out, evidence, written, ctx.rows, cache.hits)
 
 
-def render_again(report_dir: Path, formats: list[str]) -> list[Path]:
-    """Rebuild report.html / report.pdf from evidence.json and artifacts/ alone."""
+def render_again(report_dir: Path, formats: list[str], language: Optional[str] = None) -> list[Path]:
+    """Rebuild report.html / report.pdf from evidence.json and artifacts/ alone (language: overrides the config's)."""
     from reportgen.render import write_report
 
     evidence = ev.load(report_dir)
-    return write_report(evidence, report_dir, formats)
+    return write_report(evidence, report_dir, formats, language)

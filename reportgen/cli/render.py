@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from reportgen.cli.app import EXIT_OK, app, guarded
+from reportgen.cli.app import EXIT_OK, LanguageOption, app, check_language, guarded
 
 
 @app.command()
@@ -16,8 +16,12 @@ def render(
     formats: Annotated[
         Optional[list[str]], typer.Option("--format", "-f", help="html or pdf; repeat for both (default: both).")
     ] = None,
+    language: LanguageOption = None,
 ) -> None:
-    """Rebuild report.html and report.pdf from evidence.json and artifacts/ alone (no model needed)."""
+    """Rebuild report.html and report.pdf from evidence.json and artifacts/ alone (no model needed).
+
+    --language renders the same evidence in another language (the evidence keeps its config's language).
+    """
 
     def action() -> int:
         from reportgen.errors import UsageError
@@ -30,7 +34,7 @@ def render(
             raise UsageError(f"--format: '{unknown[0]}' is not html or pdf")
         if not report_dir.is_dir():
             raise UsageError(f"{report_dir}: no such report folder")
-        for path in render_again(report_dir, wanted):
+        for path in render_again(report_dir, wanted, check_language(language)):
             typer.echo(f"wrote {shown(path)}")
         return EXIT_OK
 

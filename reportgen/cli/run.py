@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from reportgen.cli.app import EXIT_FAILED, EXIT_GATES, EXIT_OK, app, guarded
+from reportgen.cli.app import EXIT_FAILED, EXIT_GATES, EXIT_OK, LanguageOption, app, check_language, guarded
 
 if TYPE_CHECKING:
     from reportgen.pipeline import RunResult
@@ -16,11 +16,11 @@ if TYPE_CHECKING:
 
 
 
-def _run_config(config_path: Path, out: Optional[Path], use_cache: bool = True) -> int:
+def _run_config(config_path: Path, out: Optional[Path], use_cache: bool = True, language: Optional[str] = None) -> int:
     from reportgen import pipeline
     from reportgen import resolve as cfg
 
-    loaded = cfg.load(config_path, out)
+    loaded = cfg.load(config_path, out, check_language(language))
     total = pipeline.count_items(loaded)
     result = _run_with_progress(loaded, total, use_cache)
     _print_summary(result)
@@ -98,17 +98,19 @@ def run(
     config: Annotated[Path, typer.Argument(help="The config file (YAML).", dir_okay=False)],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Report folder (default: the config's output).")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Explain every item again; ignore the item cache.")] = False,
+    language: LanguageOption = None,
 ) -> None:
     """Explain every input the config names and write the report folder."""
-    guarded(lambda: _run_config(config, out, not no_cache))
+    guarded(lambda: _run_config(config, out, not no_cache, language))
 
 
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Report folder to write.")] = Path("reportgen-demo"),
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Explain every item again; ignore the item cache.")] = False,
+    language: LanguageOption = None,
 ) -> None:
     """Run the shipped sample models on the shipped inputs (offline) and write a report."""
     from reportgen.resources import samples_dir
 
-    guarded(lambda: _run_config(samples_dir() / "demo.yaml", out, not no_cache))
+    guarded(lambda: _run_config(samples_dir() / "demo.yaml", out, not no_cache, language))
