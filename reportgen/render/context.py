@@ -22,7 +22,7 @@ from reportgen.render.catalogue import DEFAULT_LANGUAGE, Catalogue, catalogue
 MAX_PREDICTIONS = 10
 DEFAULT_NUM_FEATURES = 10
 SHA_SHORT = 12
-EXCERPT_CHARS = 70  # of a text input, in the first page's table of items
+EXCERPT_COLUMNS = 46  # width of a text input's excerpt in the first page's table (a CJK character is 2)
 DASH = "\u2014"
 DEFAULT_PALETTE = "colorblind"
 
@@ -316,12 +316,24 @@ def _item(anchor: str, model: ModelRecord, item: Item, num_features: int, report
         ]
     else:
         base["text"] = item.input.text or ""
-        excerpt = " ".join(base["text"].split())
-        base["excerpt"] = excerpt if len(excerpt) <= EXCERPT_CHARS else excerpt[: EXCERPT_CHARS - 1].rstrip() + "\u2026"
+        base["excerpt"] = excerpt(base["text"])
         base["labels"] = [
             _text_label(item, exp, probability.get(exp.index), num_features, look) for exp in item.explanations
         ]
     return base
+
+
+def excerpt(text: str, columns: int = EXCERPT_COLUMNS) -> str:
+    """The start of a text on one line, cut with an ellipsis to about `columns` (wide CJK characters count 2)."""
+    import unicodedata
+
+    flat, used, out = " ".join(text.split()), 0, []
+    for ch in flat:
+        used += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+        if used > columns - 1:
+            return "".join(out).rstrip() + "\u2026"
+        out.append(ch)
+    return flat
 
 
 def _figure(png: figures.Png, alt: str, caption: str, kind: str = "image") -> dict[str, Any]:
