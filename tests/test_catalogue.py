@@ -224,3 +224,19 @@ def test_the_page_footer_is_translated_css():
 def test_catalogue_files_ship_inside_the_package():
     assert strings_dir().is_relative_to(ROOT / "reportgen")
     assert {p.name for p in strings_dir().glob("*.yaml")} == {"en.yaml", "zh-CN.yaml"}
+
+
+def test_render_language_option_overrides_the_config_and_refuses_an_unknown_language(tmp_path):
+    from test_cli import reportgen
+
+    from reportgen.evidence import to_json
+
+    evidence = build_evidence(tmp_path, items=1, top_labels=1)
+    (tmp_path / "evidence.json").write_text(to_json(evidence), encoding="utf-8")
+    done = reportgen("render", str(tmp_path), "--format", "html", "--language", "zh-CN")
+    assert done.returncode == 0, done.stderr
+    page = parse((tmp_path / "report.html").read_text(encoding="utf-8"))
+    assert page.root.find("html").attrs["lang"] == "zh-CN"
+    refused = reportgen("render", str(tmp_path), "--format", "html", "--language", "fr")
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == "error: --language: 'fr' is not one of en, zh-CN"
