@@ -16,8 +16,8 @@ from render_fixtures import CLASSES, build_evidence
 
 from reportgen.errors import RenderError
 from reportgen.render import render_html, write_report
-from reportgen.render.context import describe_fill
 from reportgen.render.figures import signed
+from reportgen.render.settings_view import describe_fill
 
 HOSTILE_MODEL = "<script>alert(1)</script>"
 HOSTILE_ITEM = "{{7*7}}"

@@ -18,12 +18,12 @@ from reportgen.errors import RenderError
 from reportgen.evidence import ARTIFACTS_DIR, Evidence, Explanation, Item, ModelRecord
 from reportgen.render import chars, figures, overview, trust_view
 from reportgen.render.catalogue import DEFAULT_LANGUAGE, Catalogue, catalogue
+from reportgen.render.settings_view import DASH, fill, settings, value
 
 MAX_PREDICTIONS = 10
 DEFAULT_NUM_FEATURES = 10
 SHA_SHORT = 12
 EXCERPT_COLUMNS = 46  # width of a text input's excerpt in the first page's table (a CJK character is 2)
-DASH = "\u2014"
 DEFAULT_PALETTE = "colorblind"
 
 
@@ -83,7 +83,7 @@ def build_context(
         "created": format_created(evidence.created),
         "created_iso": evidence.created,
         "tool": f"{evidence.tool.name} {evidence.tool.version}",
-        "seed": _value(evidence.config.get("seed"), t),
+        "seed": value(evidence.config.get("seed"), t),
         "config_sha256": evidence.config_sha256,
         "config_sha256_short": evidence.config_sha256[:SHA_SHORT],
         "counts": counts,
@@ -131,81 +131,6 @@ def _model_config(evidence: Evidence, number: int, model: ModelRecord) -> dict[s
     return {}
 
 
-def _value(value: Any, t: Catalogue) -> str:
-    if value is None:
-        return DASH
-    if isinstance(value, bool):
-        return t("value.yes") if value else t("value.no")
-    if isinstance(value, (list, tuple)):
-        return ", ".join(_value(v, t) for v in value)
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={_value(v, t)}" for k, v in value.items())
-    return str(value)
-
-
-def describe_fill(hide_color: Any, t: Optional[Catalogue] = None) -> str:
-    """How LIME hid superpixels, in words (English unless a catalogue is given)."""
-    t = t or catalogue(DEFAULT_LANGUAGE)
-    if hide_color is None or hide_color == "superpixel_mean":
-        return t("fill.superpixel_mean")
-    if hide_color == "image_mean":
-        return t("fill.image_mean")
-    if isinstance(hide_color, (int, float)) and not isinstance(hide_color, bool):
-        name = {0: "colour.black", 255: "colour.white"}.get(hide_color, "colour.grey")
-        return t("fill.value", colour=t(name), value=hide_color)
-    if isinstance(hide_color, (list, tuple)) and len(hide_color) == 3:
-        r, g, b = hide_color
-        name = {(0, 0, 0): "fill.rgb_black", (255, 255, 255): "fill.rgb_white"}.get((r, g, b), "fill.rgb")
-        return t(name, r=r, g=g, b=b)
-    return t("fill.other", value=hide_color)
-
-
-def _fill(explain: dict[str, Any], t: Catalogue) -> str:
-    if "hide_color" not in explain:
-        return t("fill.unknown")
-    return describe_fill(explain["hide_color"], t)
-
-
-def _segmentation(value: Any, t: Catalogue) -> str:
-    if not isinstance(value, dict):
-        return _value(value, t)
-    params = {k: v for k, v in value.items() if k != "algorithm"}
-    algorithm = str(value.get("algorithm", "?"))
-    return f"{algorithm} ({_value(params, t)})" if params else algorithm
-
-
-def _settings(model: ModelRecord, config: dict[str, Any], t: Catalogue) -> list[tuple[str, str]]:
-    """Every effective setting of a model, the ones a reviewer looks for first."""
-    rows: list[tuple[str, str]] = []
-    from_model = t("setting.from_model")
-    pre = config.get("preprocess") or {}
-    if isinstance(pre, dict) and pre:
-        size = pre.get("size")
-        if isinstance(size, (list, tuple)) and len(size) == 2:
-            rows.append((t("setting.size"), t("setting.size_value", height=size[0], width=size[1])))
-        elif "size" in pre:
-            rows.append((t("setting.size"), from_model if size is None else _value(size, t)))
-        for key in ("color", "scale", "fit"):
-            if key in pre:
-                rows.append((t(f"setting.{key}"), from_model if pre[key] is None else _value(pre[key], t)))
-        rows += [(f"preprocess.{k}", _value(v, t)) for k, v in pre.items() if k not in ("size", "color", "scale", "fit")]
-    for key in ("output", "tokenizer"):
-        if key in config:
-            rows.append((t(f"setting.{key}"), _value(config[key], t)))
-    explain = config.get("explain") or {}
-    if isinstance(explain, dict):
-        for key in ("num_samples", "top_labels", "num_features", "batch_size"):
-            if key in explain:
-                rows.append((t(f"setting.{key}"), _value(explain[key], t)))
-        if model.kind == "image":
-            rows.append((t("setting.hiding"), _fill(explain, t)))
-            if "segmentation" in explain:
-                rows.append((t("setting.segmentation"), _segmentation(explain["segmentation"], t)))
-        known = ("num_samples", "top_labels", "num_features", "batch_size", "hide_color", "segmentation")
-        rows += [(f"explain.{k}", _value(v, t)) for k, v in explain.items() if k not in known]
-    return rows
-
-
 def _model_section(number: int, model: ModelRecord, config: dict[str, Any], report_dir: Path, look: Look) -> dict[str, Any]:
     t = look.t
     anchor = f"m{number}"
@@ -228,7 +153,7 @@ def _model_section(number: int, model: ModelRecord, config: dict[str, Any], repo
         "trusted": model.trusted,
         "explained": t("models.explained_value", ok=ok, total=len(model.items)),
     }
-    fill = _fill(explain, t) if model.kind == "image" else ""
+    fill_words = fill(explain, t) if model.kind == "image" else ""
     return {
         "anchor": anchor,
         "name": model.name,
@@ -236,8 +161,8 @@ def _model_section(number: int, model: ModelRecord, config: dict[str, Any], repo
         "failed": model.status == "error",
         "error": model.error or t("status.error"),
         "summary": summary,
-        "settings": _settings(model, config, t),
-        "fill": fill,
+        "settings": settings(model, config, t),
+        "fill": fill_words,
         "num_features": num_features,
         "inputs": [
             _item(f"{anchor}-i{i}", model, item, num_features, report_dir, look)
