@@ -16,7 +16,7 @@ import numpy as np
 
 from reportgen.errors import RenderError
 from reportgen.evidence import ARTIFACTS_DIR, Evidence, Explanation, Item, ModelRecord
-from reportgen.render import chars, figures, overview, trust_view
+from reportgen.render import chars, charts, figures, overview, trust_view
 from reportgen.render.catalogue import DEFAULT_LANGUAGE, Catalogue, catalogue
 from reportgen.render.settings_view import DASH, fill, settings, value
 
@@ -363,7 +363,7 @@ def _text_label(item: Item, exp: Explanation, probability: float | None, num_fea
         block["figures"] = [
             _figure(
                 # Invisible and bidi characters as [U+XXXX] text, as everywhere else in the report.
-                figures.token_bars_png([chars.plain(name) for name in shown], [w for _r, w in shown.values()],
+                charts.token_bars_png([chars.plain(name) for name in shown], [w for _r, w in shown.values()],
                                        t("figure.tokens_xlabel"), palette),  # fmt: skip
                 t("figure.tokens_alt", **words),
                 t("figure.tokens_caption", **words),

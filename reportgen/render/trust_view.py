@@ -80,10 +80,10 @@ def curves_figure(exp: Explanation, t: Catalogue, palette: Any) -> dict[str, Any
     d = exp.metrics.faithfulness
     if d is None:
         return None
-    from reportgen.render import figures
+    from reportgen.render import charts
 
     texts = {name: t(f"curves.{name}") for name in ("hide", "hide_random", "reveal", "reveal_random", "xlabel", "ylabel")}
-    png = figures.curves_png(d.x, d.deletion, d.insertion, d.random_deletion, d.random_insertion, texts, palette)
+    png = charts.curves_png(d.x, d.deletion, d.insertion, d.random_deletion, d.random_insertion, texts, palette)
     alt = t("curves.alt", label=exp.label, deletion=f"{d.deletion_auc:.2f}", random_deletion=f"{d.random_deletion_auc:.2f}",
             insertion=f"{d.insertion_auc:.2f}", random_insertion=f"{d.random_insertion_auc:.2f}")  # fmt: skip
     return {"uri": png.uri, "alt": alt, "caption": t("curves.caption"), "width": png.width, "height": png.height,
