@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reportgen.render.figures import DEFAULT_PALETTE, DPI, Palette, Png, _new_figure, _save, signed
+from reportgen.render.figures import DEFAULT_PALETTE, DPI, Palette, Png, new_figure, save_figure, signed
 
 # Latin first, then a CJK-capable family, so Chinese token labels get real glyphs (matplotlib falls back per glyph).
 TEXT_FAMILIES = ["DejaVu Sans", "Noto Sans CJK SC", "Noto Sans CJK JP"]
@@ -40,7 +40,7 @@ def token_bars_png(labels: list[str], weights: list[float], xlabel: str, palette
     _ensure_cjk_font()
     n = max(1, len(labels))
     height = int(DPI * (0.45 + 0.22 * n))
-    fig = _new_figure(height, int(DPI * 3.2))
+    fig = new_figure(height, int(DPI * 3.2))
     ax = fig.add_axes((0.28, 0.35 / (0.45 + 0.22 * n), 0.50, 0.22 * n / (0.45 + 0.22 * n)))
     ys = np.arange(len(weights))[::-1]
     colours = [palette.for_hex if w > 0 else palette.against_hex for w in weights]
@@ -64,7 +64,7 @@ def token_bars_png(labels: list[str], weights: list[float], xlabel: str, palette
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
     ax.set_xlabel(xlabel, fontsize=6, family=TEXT_FAMILIES)
-    return _save(fig)
+    return save_figure(fig)
 
 
 def _short(label: str, limit: int = 18) -> str:
@@ -78,7 +78,7 @@ def curves_png(x: list[float], deletion: list[float], insertion: list[float], ra
     texts: the words of the figure, keys hide, hide_random, reveal, reveal_random, xlabel, ylabel.
     """
     _ensure_cjk_font()  # registers the fonts TEXT_FAMILIES names, so matplotlib does not warn about them
-    fig = _new_figure(int(DPI * 2.3), int(DPI * 3.0))
+    fig = new_figure(int(DPI * 2.3), int(DPI * 3.0))
     ax = fig.add_axes((0.14, 0.16, 0.83, 0.62))
     # Grey-scale: markers as well as line styles, so the two pairs of lines are told apart without colour.
     hide = {"marker": "v", "markersize": 2.5} if palette.hatch else {}
@@ -96,4 +96,4 @@ def curves_png(x: list[float], deletion: list[float], insertion: list[float], ra
         ax.spines[side].set_visible(False)
     ax.legend(frameon=False, loc="lower left", bbox_to_anchor=(-0.02, 1.02), ncols=2,
               prop={"family": TEXT_FAMILIES, "size": 5.5}, handlelength=1.8, columnspacing=1.2)  # fmt: skip
-    return _save(fig)
+    return save_figure(fig)

@@ -160,7 +160,8 @@ def _label_points(segments: np.ndarray, ids: list[int]) -> dict[int, tuple[float
     return points
 
 
-def _new_figure(height: int, width: int):
+def new_figure(height: int, width: int):
+    """A blank matplotlib Figure of height x width pixels on its own Agg canvas (never pyplot)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -179,7 +180,8 @@ def _encode(pixels: np.ndarray, colours: int | None) -> Png:
     return Png(buffer.getvalue(), pixels.shape[1], pixels.shape[0])
 
 
-def _save(fig) -> Png:
+def save_figure(fig) -> Png:
+    """A drawn Figure as a palette PNG."""
     fig.canvas.draw()
     return _encode(np.asarray(fig.canvas.buffer_rgba())[..., :3], PNG_COLOURS)
 
@@ -254,10 +256,10 @@ def _mask_png(image: np.ndarray, segments: np.ndarray, ranked: list[tuple[int, i
     out = np.where(edge[..., None], _blend(out, (110, 110, 110), 0.45), out)
     out = np.where((edge & positive)[..., None], np.asarray(palette.for_rgb, float), out)
     out = np.where((edge & negative)[..., None], np.asarray(palette.against_rgb, float), out)
-    fig = _new_figure(*size)
+    fig = new_figure(*size)
     fig.figimage(np.clip(np.rint(out), 0, 255).astype(np.uint8), origin="upper")
     _draw_ranks(fig, segments, size, ranked, palette)
-    return _save(fig)
+    return save_figure(fig)
 
 
 def positive_mask_png(image: np.ndarray, segments: np.ndarray, ranked: list[tuple[int, int, float]],
@@ -312,7 +314,7 @@ def heatmap_png(segments: np.ndarray, weights: np.ndarray, palette: Palette = DE
     out = np.where(_boundaries(seg)[..., None], _blend(out, (110, 110, 110), 0.35), out)
     height, width = size
     bar = HEATMAP_BAR_PX  # pixels right of the map for the colour bar and its tick labels
-    fig = _new_figure(height, width + bar)
+    fig = new_figure(height, width + bar)
     fig.figimage(np.clip(np.rint(out), 0, 255).astype(np.uint8), origin="upper")
     total = width + bar
     cax = fig.add_axes(((width + 8) / total, 0.05, 10 / total, 0.9))
@@ -326,7 +328,7 @@ def heatmap_png(segments: np.ndarray, weights: np.ndarray, palette: Palette = DE
         label.set_fontfamily("DejaVu Sans")
     colourbar.outline.set_linewidth(0.5)
     colourbar.outline.set_edgecolor("#888888")
-    return _save(fig)
+    return save_figure(fig)
 
 
 def _hatched_half(cax, limit: float):
