@@ -75,7 +75,7 @@ def build_context(
         "palette": look.palette.name,
         "page_css": overview.page_css(t),
         "trust": trust,
-        "overall": overview.overall(trust, counts, len(failures), t),
+        "overall": overview.overall(trust, len(failures), t),
         "examined": overview.examined(sections, counts, format_created(evidence.created), t),
         "overview": overview.item_rows(sections),
         "howto": overview.howto(sections),

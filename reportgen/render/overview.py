@@ -39,7 +39,7 @@ def item_rows(sections: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def overall(trust: dict[str, Any], counts: dict[str, int], failures: int, t: Catalogue) -> dict[str, Any]:
+def overall(trust: dict[str, Any], failures: int, t: Catalogue) -> dict[str, Any]:
     """The one-line answer and its traffic light: bad on failures or unmet gates, warn when some need a look."""
     flagged = len(trust["needs_look"])
     if trust["total"]:
@@ -59,7 +59,7 @@ def examined(sections: list[dict[str, Any]], counts: dict[str, int], created: st
         t("examined.model", name=section["name"], kind=t(f"kind.{section['kind']}")) for section in sections
     )
     return t("examined.sentence", count=counts["inputs"], inputs=counts["inputs"], models=models,
-             n_models=counts["models"], created=created)  # fmt: skip
+             created=created)  # fmt: skip
 
 
 def howto(sections: list[dict[str, Any]]) -> dict[str, bool]:
