@@ -145,7 +145,11 @@ def _graphic(report_dir: Path, model: ModelRecord, item: Item, explanation: Expl
                   if isinstance(f.feature, int)][:num_features]  # fmt: skip
         return figures.for_against_png(image, segments, ranked)
     features = explanation.features[:num_features]
-    return figures.token_bars_png([str(f.feature) for f in features], [f.weight for f in features])
+    from reportgen.render import charts
+    from reportgen.render.catalogue import catalogue
+
+    xlabel = catalogue("en")("figure.tokens_xlabel")  # the model card is written in English
+    return charts.token_bars_png([str(f.feature) for f in features], [f.weight for f in features], xlabel)
 
 
 def toolkit_fragment(evidence: Evidence, report_dir: Path) -> dict[str, Any]:

@@ -271,10 +271,17 @@ class Gates(_Strict):
     min_deletion_drop: Optional[float] = Field(default=None, ge=-1, le=1)  # faithfulness.deletion_drop
 
 
+# The report's languages (a string catalogue each, reportgen/render/strings/) and for/against palettes.
+Language = Literal["en", "zh-CN"]
+Palette = Literal["colorblind", "grayscale"]
+
+
 class Config(_Strict):
     title: str = "Model trust report"
     output: str = "report"
     formats: list[Literal["html", "pdf", "tensorboard"]] = Field(default_factory=lambda: ["html", "pdf"], min_length=1)
+    language: Language = "en"  # every fixed word of the report; `reportgen run/demo/render --language` overrides it
+    palette: Palette = "colorblind"  # the for/against colours of figures, highlights and verdicts
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
     limits: Limits = Field(default_factory=Limits)
     cache: Optional[str] = Field(default=None, min_length=1)  # item cache folder; default: <output>/.cache

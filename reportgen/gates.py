@@ -10,7 +10,8 @@ from typing import Any, Optional
 
 from reportgen.evidence import Evidence, Explanation
 
-# gate key -> (what it reads from an explanation's metrics, its words in the report)
+# gate key -> (what it reads from an explanation's metrics, its words in English; the report takes its words
+# from the string catalogue, key gate.<gate key>, so they can be translated)
 GATES = {
     "min_stability": ("stability.jaccard", "top-k overlap across seeds"),
     "min_fidelity": ("fidelity.fresh_r2", "R² on fresh samples"),

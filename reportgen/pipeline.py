@@ -348,13 +348,16 @@ def _keep_config(loaded: LoadedConfig, staging: Path) -> None:
     (staging / ev.CONFIG_COPY).write_bytes(data)
 
 
-def render_again(report_dir: Path, formats: list[str]) -> list[Path]:
-    """Rebuild report.html / report.pdf (and the model-card files) from evidence.json and artifacts/ alone."""
+def render_again(report_dir: Path, formats: list[str], language: Optional[str] = None) -> list[Path]:
+    """Rebuild report.html / report.pdf (and the model-card files) from evidence.json and artifacts/ alone.
+
+    language, when given, overrides the config's for the report files (the evidence is not changed).
+    """
     from reportgen.cards import write_cards
     from reportgen.render import write_report
 
     evidence = ev.load(report_dir)
-    written = write_report(evidence, report_dir, formats)
+    written = write_report(evidence, report_dir, formats, language)
     return written + write_cards(evidence, report_dir)
 
 
@@ -363,7 +366,7 @@ def rendered_folder(pdf: Path) -> Path:
     return pdf.with_name(f"{pdf.stem}-rendered")
 
 
-def render_from_pdf(pdf: Path, out: Path, formats: list[str]) -> list[Path]:
+def render_from_pdf(pdf: Path, out: Path, formats: list[str], language: Optional[str] = None) -> list[Path]:
     """Rebuild a report folder at out from what report.pdf carries alone (evidence.json, config, artifacts/)."""
     from reportgen.errors import UsageError
     from reportgen.render.carried import unpack
@@ -374,7 +377,7 @@ def render_from_pdf(pdf: Path, out: Path, formats: list[str]) -> list[Path]:
     staging = outdir.staging_folder(out)
     try:
         unpack(pdf, staging)
-        render_again(staging, formats)
+        render_again(staging, formats, language)
         outdir.normal_permissions(staging)
         outdir.publish(staging, out)
     except BaseException:

@@ -204,8 +204,8 @@ def resolve(config: Config, path: Path) -> list[ResolvedModel]:
     return models
 
 
-def load(path: Path, output: Optional[Path] = None) -> LoadedConfig:
-    """Read, validate and resolve a config file; `output` overrides its `output` key."""
+def load(path: Path, output: Optional[Path] = None, language: Optional[str] = None) -> LoadedConfig:
+    """Read, validate and resolve a config file; `output` and `language` override its keys of those names."""
     name = path.name
     try:
         raw = path.read_bytes()
@@ -218,6 +218,8 @@ def load(path: Path, output: Optional[Path] = None) -> LoadedConfig:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{name}: not valid UTF-8 (byte offset {exc.start})") from None
     config = parse(text, name)
+    if language is not None:
+        config = config.model_copy(update={"language": language})
     folder = path.resolve().parent
     # The config's own output is relative to its folder; one given on the command line, to the cwd.
     if output is not None:

@@ -329,6 +329,8 @@ def starter_config(facts: ModelFacts, model_rel: str, inputs: list[str], title: 
     y.add(f"title: {_scalar(title)}", "the report's title")
     y.add(f"output: {_scalar('reports/' + name)}", "report folder: report.html, report.pdf, evidence.json, artifacts/")
     y.add("formats: [html, pdf]", "which report files to write")
+    y.add("language: en", "the report's words: en | zh-CN")
+    y.add("palette: colorblind", "for/against colours: colorblind | grayscale (for black-and-white printing)")
     y.add("seed: 0", "one seed for everything random: the same seed, the same explanations")
     y.add("models:")
     y.add(f"  - name: {_scalar(name)}", "unique name, shown in the report")

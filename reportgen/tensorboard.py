@@ -107,7 +107,7 @@ def _image_figures(item: Item, exp: Explanation, image: np.ndarray, segments: np
 
 
 def _item(model: ModelRecord, item: Item, num_features: int, report_dir: Path) -> None:
-    from reportgen.render import figures
+    from reportgen.render import charts, figures
 
     if item.status == "error":
         _text(f"{item.id}/error", _escape(item.error or "failed"))
@@ -125,13 +125,23 @@ def _item(model: ModelRecord, item: Item, num_features: int, report_dir: Path) -
         for exp in item.explanations:
             shown = exp.features[:num_features]
             if shown:
-                png = figures.token_bars_png([str(f.feature) for f in shown], [f.weight for f in shown])
+                png = charts.token_bars_png([str(f.feature) for f in shown], [f.weight for f in shown],
+                                            _words()("figure.tokens_xlabel"))  # fmt: skip
                 _image(f"{item.id}/{exp.label}/tokens", png, f"The {len(shown)} strongest tokens for '{exp.label}'")
     for exp in item.explanations:
         d = exp.metrics.faithfulness
         if d is not None:
-            png = figures.curves_png(d.x, d.deletion, d.insertion, d.random_deletion, d.random_insertion)
+            t = _words()
+            texts = {name: t(f"curves.{name}") for name in ("hide", "hide_random", "reveal", "reveal_random", "xlabel", "ylabel")}
+            png = charts.curves_png(d.x, d.deletion, d.insertion, d.random_deletion, d.random_insertion, texts)
             _image(f"{item.id}/{exp.label}/curves", png, "Hiding and revealing the strongest features first")
+
+
+def _words() -> Any:
+    """The report's English catalogue, for the words inside the charts (TensorBoard's own labels are English)."""
+    from reportgen.render.catalogue import catalogue
+
+    return catalogue("en")
 
 
 def _explanations(model: ModelRecord) -> None:

@@ -16,8 +16,8 @@ from render_fixtures import CLASSES, build_evidence
 
 from reportgen.errors import RenderError
 from reportgen.render import render_html, write_report
-from reportgen.render.context import describe_fill
 from reportgen.render.figures import signed
+from reportgen.render.settings_view import describe_fill
 
 HOSTILE_MODEL = "<script>alert(1)</script>"
 HOSTILE_ITEM = "{{7*7}}"
@@ -246,8 +246,8 @@ def test_user_strings_are_escaped_not_interpreted(report, page):
     assert any(HOSTILE_MODEL in h.text() for h in page.root.iter("h2"))
 
 
-def test_summary_states_settings_and_fill(report, page):
-    summary = page.root.find("section", "summary").text()
+def test_run_details_state_settings_and_fill(report, page):
+    summary = page.root.find("section", "details").text()
     assert "hidden superpixels are painted black (0)" in summary
     assert "hidden superpixels are painted with their own mean colour" in summary
     assert "slic (n_segments=50" in summary
@@ -330,7 +330,7 @@ def test_pdf_has_the_title_items_and_several_pages(report):
     assert evidence.title in text
     for item in (item for model in evidence.models for item in model.items):
         assert item.id in text
-    assert "page 1 of" in text
+    assert "Page 1 of" in text
     info = subprocess.run([_poppler("pdfinfo"), str(pdf)], capture_output=True, text=True, check=True).stdout
     fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
     assert int(fields["Pages"]) > 1

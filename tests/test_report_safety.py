@@ -255,7 +255,7 @@ def test_data_images_and_the_templates_folder_still_work(evidence, tmp_path):
     assert target.read_bytes().startswith(b"%PDF-")
     text = _squash(_pdftotext(target))
     assert "before" in text and "after" in text
-    assert "page1of1" in text  # the footer report.css draws: the template stylesheet was fetched and used
+    assert "Page1of1" in text  # the footer report.css draws: the template stylesheet was fetched and used
     tool = shutil.which("pdfimages")
     if tool:
         listing = subprocess.run([tool, "-list", str(target)], capture_output=True, text=True, check=True).stdout

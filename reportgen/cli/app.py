@@ -66,3 +66,21 @@ def main_options(
     ] = None,
 ) -> None:
     """Explain Keras classifiers with LIME and write trust reports (HTML, PDF, evidence)."""
+
+
+LanguageOption = Annotated[
+    Optional[str], typer.Option("--language", help="The report's language, en or zh-CN (default: the config's).")
+]
+
+
+def check_language(language: Optional[str]) -> Optional[str]:
+    """A --language value, checked against the languages the config accepts (a UsageError otherwise)."""
+    from typing import get_args
+
+    from reportgen.config import Language
+    from reportgen.errors import UsageError
+
+    known = get_args(Language)
+    if language is not None and language not in known:
+        raise UsageError(f"--language: '{language}' is not one of {', '.join(known)}")
+    return language

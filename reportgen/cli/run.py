@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional
 
 import typer
 
-from reportgen.cli.app import ARGV, EXIT_FAILED, EXIT_GATES, EXIT_OK, app, guarded
+from reportgen.cli.app import ARGV, EXIT_FAILED, EXIT_GATES, EXIT_OK, LanguageOption, app, check_language, guarded
 
 if TYPE_CHECKING:
     from reportgen.pipeline import RunResult
@@ -18,7 +18,7 @@ SIGN_HELP = "Sign evidence.json with this Ed25519 private key (PEM, from `report
 
 
 def _run_config(config_path: Path, out: Optional[Path], use_cache: bool = True, *, quiet: bool = False,
-                as_json: bool = False, sign: Optional[Path] = None) -> int:  # fmt: skip
+                as_json: bool = False, sign: Optional[Path] = None, language: Optional[str] = None) -> int:  # fmt: skip
     from reportgen import pipeline
     from reportgen import resolve as cfg
     from reportgen.gates import failures as gate_failures
@@ -30,7 +30,7 @@ def _run_config(config_path: Path, out: Optional[Path], use_cache: bool = True, 
         from reportgen.signing import load_signer
 
         signer = load_signer(sign)
-    loaded = cfg.load(config_path, out)
+    loaded = cfg.load(config_path, out, check_language(language))
     total = pipeline.count_items(loaded)
     command = command_line(ARGV) if ARGV else None
     result = _run_with_progress(loaded, total, use_cache, quiet, command, signer)
@@ -159,12 +159,13 @@ def run(
     config: Annotated[Path, typer.Argument(help="The config file (YAML).", dir_okay=False)],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Report folder (default: the config's output).")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Explain every item again; ignore the item cache.")] = False,
+    language: LanguageOption = None,
     sign: Annotated[Optional[Path], typer.Option("--sign", help=SIGN_HELP, dir_okay=False)] = None,
     quiet: Quiet = False,
     as_json: AsJson = False,
 ) -> None:
     """Explain every input the config names and write the report folder."""
-    guarded(lambda: _run_config(config, out, not no_cache, quiet=quiet, as_json=as_json, sign=sign),
+    guarded(lambda: _run_config(config, out, not no_cache, quiet=quiet, as_json=as_json, sign=sign, language=language),
             _json_error(out) if as_json else None)  # fmt: skip
 
 
@@ -172,6 +173,7 @@ def run(
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Report folder to write.")] = Path("reportgen-demo"),
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Explain every item again; ignore the item cache.")] = False,
+    language: LanguageOption = None,
     sign: Annotated[Optional[Path], typer.Option("--sign", help=SIGN_HELP, dir_okay=False)] = None,
     quiet: Quiet = False,
     as_json: AsJson = False,
@@ -179,5 +181,5 @@ def demo(
     """Run the shipped sample models on the shipped inputs (offline) and write a report."""
     from reportgen.resources import samples_dir
 
-    guarded(lambda: _run_config(samples_dir() / "demo.yaml", out, not no_cache, quiet=quiet, as_json=as_json, sign=sign),
-            _json_error(out) if as_json else None)  # fmt: skip
+    guarded(lambda: _run_config(samples_dir() / "demo.yaml", out, not no_cache, quiet=quiet, as_json=as_json,
+                                sign=sign, language=language), _json_error(out) if as_json else None)  # fmt: skip

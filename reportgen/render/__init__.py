@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Optional
 
 from reportgen.errors import RenderError
 from reportgen.evidence import Evidence
@@ -15,7 +16,10 @@ __all__ = ["FORMATS", "render_html", "write_report"]
 FORMATS = ("html", "pdf")
 
 
-def write_report(evidence: Evidence, report_dir: Path, formats: list[str]) -> list[Path]:
+def write_report(
+    evidence: Evidence, report_dir: Path, formats: list[str], language: Optional[str] = None,
+    palette: Optional[str] = None,
+) -> list[Path]:  # fmt: skip
     """Write report.html and/or report.pdf into report_dir, each atomically; return the paths written."""
     from reportgen.render.pdf import write_pdf
 
@@ -24,7 +28,7 @@ def write_report(evidence: Evidence, report_dir: Path, formats: list[str]) -> li
         raise RenderError(f"unknown report format {unknown[0]!r} (known: {', '.join(FORMATS)})")
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
-    html = render_html(evidence, report_dir)
+    html = render_html(evidence, report_dir, language, palette)
     written: list[Path] = []
     if "html" in formats:
         target = report_dir / "report.html"

@@ -1,57 +1,97 @@
-"""The template context: every value the report shows, built from an Evidence and its artifacts."""
+"""The template context: every value the report shows, built from an Evidence and its artifacts.
+
+Every fixed word comes from the string catalogue of the report's language (render/strings/), every colour
+of a figure from its palette; both are read from the evidence's config unless the caller overrides them.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
 from reportgen.errors import RenderError
 from reportgen.evidence import ARTIFACTS_DIR, Evidence, Explanation, Item, ModelRecord
-from reportgen.render import chars, figures, provenance, trust_view
+from reportgen.render import chars, charts, figures, overview, provenance, trust_view
+from reportgen.render.catalogue import DEFAULT_LANGUAGE, Catalogue, catalogue
+from reportgen.render.settings_view import DASH, fill, settings, value
 
 MAX_PREDICTIONS = 10
 DEFAULT_NUM_FEATURES = 10
 SHA_SHORT = 12
-DASH = "\u2014"
-FROM_MODEL = "read from the model"
+EXCERPT_COLUMNS = 46  # width of a text input's excerpt in the first page's table (a CJK character is 2)
+DEFAULT_PALETTE = "colorblind"
 
 
-def build_context(evidence: Evidence, report_dir: Path) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Look:
+    """How the report reads and looks: its language's catalogue and its for/against palette."""
+
+    t: Catalogue
+    palette: figures.Palette
+
+
+def look_of(evidence: Evidence, language: Optional[str] = None, palette: Optional[str] = None) -> Look:
+    """The language and palette the evidence's config names (or the overrides given), checked."""
+    language = language or str(evidence.config.get("language") or DEFAULT_LANGUAGE)
+    palette = palette or str(evidence.config.get("palette") or DEFAULT_PALETTE)
+    if palette not in figures.PALETTES:
+        raise RenderError(f"unknown palette {palette!r} (known: {', '.join(figures.PALETTES)})")
+    return Look(catalogue(language), figures.PALETTES[palette])
+
+
+def build_context(
+    evidence: Evidence, report_dir: Path, language: Optional[str] = None, palette: Optional[str] = None
+) -> dict[str, Any]:
     """Turn the evidence (and the images under report_dir/artifacts) into plain values for the template."""
     report_dir = Path(report_dir)
+    look = look_of(evidence, language, palette)
+    t = look.t
     items = [item for model in evidence.models for item in model.items]
     sections = [
-        _model_section(number, model, _model_config(evidence, number, model), report_dir)
+        _model_section(number, model, _model_config(evidence, number, model), report_dir, look)
         for number, model in enumerate(evidence.models, start=1)
     ]
+    trust = trust_view.summary(evidence, sections, t)
+    counts = {
+        "models": len(evidence.models),
+        "models_failed": sum(model.status == "error" for model in evidence.models),
+        "inputs": len(items),
+        "succeeded": sum(item.status == "ok" for item in items),
+        "failed": sum(item.status == "error" for item in items),
+    }
+    failures = [
+        {"model": model, "item": item, "error": error, "anchor": anchor}
+        for (model, item, error), anchor in zip(evidence.failures(), _failure_anchors(evidence))
+    ]
     return {
-        "trust": trust_view.summary(evidence, sections),
-        "provenance": provenance.view(evidence),
+        "lang": t.language,
+        "t": t.t,
+        "tm": t.tm,
+        "palette": look.palette.name,
+        "page_css": overview.page_css(t),
+        "trust": trust,
+        "overall": overview.overall(trust, len(failures), t),
+        "examined": overview.examined(sections, counts, format_created(evidence.created), t),
+        "overview": overview.item_rows(sections),
+        "howto": overview.howto(sections),
+        "provenance": provenance.view(evidence, t),
         "title": evidence.title,
         "created": format_created(evidence.created),
         "created_iso": evidence.created,
         "tool": f"{evidence.tool.name} {evidence.tool.version}",
-        "seed": _value(evidence.config.get("seed")),
+        "seed": value(evidence.config.get("seed"), t),
         "config_sha256": evidence.config_sha256,
         "config_sha256_short": evidence.config_sha256[:SHA_SHORT],
-        "counts": {
-            "models": len(evidence.models),
-            "models_failed": sum(model.status == "error" for model in evidence.models),
-            "inputs": len(items),
-            "succeeded": sum(item.status == "ok" for item in items),
-            "failed": sum(item.status == "error" for item in items),
-        },
+        "counts": counts,
         "models": [section["summary"] for section in sections],
         "sections": sections,
         "environment": [(key, value) for key, value in sorted(evidence.environment.items())],
-        "failures": [
-            {"model": model, "item": item, "error": error, "anchor": anchor}
-            for (model, item, error), anchor in zip(evidence.failures(), _failure_anchors(evidence))
-        ],
+        "failures": failures,
     }
 
 
@@ -92,88 +132,8 @@ def _model_config(evidence: Evidence, number: int, model: ModelRecord) -> dict[s
     return {}
 
 
-def _value(value: Any) -> str:
-    if value is None:
-        return DASH
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(_value(v) for v in value)
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={_value(v)}" for k, v in value.items())
-    return str(value)
-
-
-def describe_fill(hide_color: Any) -> str:
-    """How LIME hid superpixels, in words."""
-    if hide_color is None or hide_color == "superpixel_mean":
-        return (
-            "hidden superpixels are painted with their own mean colour (LIME's default: "
-            "a uniform superpixel then looks unchanged when hidden)"
-        )
-    if hide_color == "image_mean":
-        return "hidden superpixels are painted with the image's mean colour"
-    if isinstance(hide_color, (int, float)) and not isinstance(hide_color, bool):
-        name = {0: "black", 255: "white"}.get(hide_color, "grey")
-        return f"hidden superpixels are painted {name} ({hide_color})"
-    if isinstance(hide_color, (list, tuple)) and len(hide_color) == 3:
-        r, g, b = hide_color
-        name = {(0, 0, 0): "black ", (255, 255, 255): "white "}.get((r, g, b), "")
-        return f"hidden superpixels are painted {name}(RGB {r}, {g}, {b})"
-    return f"hidden superpixels are painted with {hide_color}"
-
-
-def _fill(explain: dict[str, Any]) -> str:
-    if "hide_color" not in explain:
-        return "the fill of hidden superpixels is not recorded"
-    return describe_fill(explain["hide_color"])
-
-
-def _segmentation(value: Any) -> str:
-    if not isinstance(value, dict):
-        return _value(value)
-    params = {k: v for k, v in value.items() if k != "algorithm"}
-    algorithm = str(value.get("algorithm", "?"))
-    return f"{algorithm} ({_value(params)})" if params else algorithm
-
-
-def _settings(model: ModelRecord, config: dict[str, Any]) -> list[tuple[str, str]]:
-    """Every effective setting of a model, the ones a reviewer looks for first."""
-    rows: list[tuple[str, str]] = []
-    pre = config.get("preprocess") or {}
-    if isinstance(pre, dict) and pre:
-        size = pre.get("size")
-        if isinstance(size, (list, tuple)) and len(size) == 2:
-            rows.append(("Input size", f"{size[0]} \u00d7 {size[1]} px (height \u00d7 width)"))
-        elif "size" in pre:
-            rows.append(("Input size", FROM_MODEL if size is None else _value(size)))
-        for key, name in (("color", "Colour"), ("scale", "Scale"), ("fit", "Fit")):
-            if key in pre:
-                rows.append((name, FROM_MODEL if pre[key] is None else _value(pre[key])))
-        rows += [(f"preprocess.{k}", _value(v)) for k, v in pre.items() if k not in ("size", "color", "scale", "fit")]
-    for key, name in (("output", "Model output"), ("tokenizer", "Tokenizer")):
-        if key in config:
-            rows.append((name, _value(config[key])))
-    explain = config.get("explain") or {}
-    if isinstance(explain, dict):
-        for key, name in (
-            ("num_samples", "Samples"),
-            ("top_labels", "Labels explained"),
-            ("num_features", "Features shown"),
-            ("batch_size", "Batch size"),
-        ):
-            if key in explain:
-                rows.append((name, _value(explain[key])))
-        if model.kind == "image":
-            rows.append(("Hiding", _fill(explain)))
-            if "segmentation" in explain:
-                rows.append(("Segmentation", _segmentation(explain["segmentation"])))
-        known = ("num_samples", "top_labels", "num_features", "batch_size", "hide_color", "segmentation")
-        rows += [(f"explain.{k}", _value(v)) for k, v in explain.items() if k not in known]
-    return rows
-
-
-def _model_section(number: int, model: ModelRecord, config: dict[str, Any], report_dir: Path) -> dict[str, Any]:
+def _model_section(number: int, model: ModelRecord, config: dict[str, Any], report_dir: Path, look: Look) -> dict[str, Any]:
+    t = look.t
     anchor = f"m{number}"
     explain = config.get("explain") if isinstance(config.get("explain"), dict) else {}
     num_features = int(explain.get("num_features") or DEFAULT_NUM_FEATURES)
@@ -183,28 +143,30 @@ def _model_section(number: int, model: ModelRecord, config: dict[str, Any], repo
         "anchor": anchor,
         "name": model.name,
         "kind": model.kind,
+        "kind_words": t(f"kind.{model.kind}"),
         "path": model.path,
         "sha256": sha or DASH,
         "sha256_short": sha[:SHA_SHORT] or DASH,
         "classes": ", ".join(model.classes),
         "n_classes": len(model.classes),
         "status": model.status,
+        "status_words": t(f"status.{model.status}"),
         "trusted": model.trusted,
-        "explained": f"{ok} of {len(model.items)}",
+        "explained": t("models.explained_value", ok=ok, total=len(model.items)),
     }
-    fill = _fill(explain) if model.kind == "image" else ""
+    fill_words = fill(explain, t) if model.kind == "image" else ""
     return {
         "anchor": anchor,
         "name": model.name,
         "kind": model.kind,
         "failed": model.status == "error",
-        "error": model.error or "failed",
+        "error": model.error or t("status.error"),
         "summary": summary,
-        "settings": _settings(model, config),
-        "fill": fill,
+        "settings": settings(model, config, t),
+        "fill": fill_words,
         "num_features": num_features,
         "inputs": [
-            _item(f"{anchor}-i{i}", model, item, num_features, report_dir)
+            _item(f"{anchor}-i{i}", model, item, num_features, report_dir, look)
             for i, item in enumerate(model.items, start=1)
         ],
     }
@@ -223,17 +185,21 @@ def _artifact(report_dir: Path, ref: str | None, what: str, item: Item) -> Path:
     return path
 
 
-def _item(anchor: str, model: ModelRecord, item: Item, num_features: int, report_dir: Path) -> dict[str, Any]:
+def _item(anchor: str, model: ModelRecord, item: Item, num_features: int, report_dir: Path, look: Look) -> dict[str, Any]:
+    t = look.t
     sha = item.input.sha256 or ""
     base = {
         "anchor": anchor,
         "id": item.id,
-        "path": item.input.path or ("inline text" if model.kind == "text" else DASH),
+        "model": model.name,
+        "path": item.input.path or (t("item.inline_text") if model.kind == "text" else DASH),
         "sha256": sha or DASH,
         "sha256_short": sha[:SHA_SHORT] or DASH,
         "kind": model.kind,
         "failed": item.status == "error",
-        "error": item.error or "failed",
+        "error": item.error or t("status.error"),
+        "thumbnail": None,
+        "excerpt": "",
     }
     if base["failed"]:
         return base
@@ -242,6 +208,8 @@ def _item(anchor: str, model: ModelRecord, item: Item, num_features: int, report
     base["predictions"] = [
         {
             "label": pred.label,
+            "index": pred.index,
+            "probability": pred.probability,
             "percent": f"{pred.probability * 100:.1f}%",
             "bar": f"{min(max(pred.probability, 0.0), 1.0) * 100:.1f}%",
             "explained": pred.index in explained,
@@ -249,7 +217,9 @@ def _item(anchor: str, model: ModelRecord, item: Item, num_features: int, report
         for pred in item.predictions[:MAX_PREDICTIONS]
     ]
     base["predictions_note"] = (
-        f"Top {MAX_PREDICTIONS} of {len(item.predictions)} classes." if len(item.predictions) > MAX_PREDICTIONS else ""
+        t("predictions.top_of", shown=MAX_PREDICTIONS, total=len(item.predictions))
+        if len(item.predictions) > MAX_PREDICTIONS
+        else ""
     )
     base["input_figure"] = None
     base["text"] = ""
@@ -257,31 +227,50 @@ def _item(anchor: str, model: ModelRecord, item: Item, num_features: int, report
         image = figures.load_image(_artifact(report_dir, item.image, "input image", item))
         segments = figures.load_segments(_artifact(report_dir, item.segments, "segment map", item), image.shape[:2])
         png = figures.input_png(image)
+        size = {"width": image.shape[1], "height": image.shape[0]}
         base["input_figure"] = _figure(
             png,
-            f"Input image {item.id}, {image.shape[1]} \u00d7 {image.shape[0]} pixels as the model saw it",
-            f"{image.shape[1]} \u00d7 {image.shape[0]} px as explained"
-            + (f", shown at {png.width // image.shape[1]}\u00d7" if png.width > image.shape[1] else ""),
+            t("figure.input_alt", id=item.id, **size),
+            t("figure.input_caption", **size)
+            + (t("figure.input_enlarged", factor=png.width // image.shape[1]) if png.width > image.shape[1] else ""),
         )
+        thumb = figures.thumbnail_png(image)
+        base["thumbnail"] = {**_figure(thumb, t("overview.thumbnail_alt", id=item.id), ""), "kind": "thumbnail"}
         base["labels"] = [
-            _image_label(item, exp, probability.get(exp.index), image, segments, num_features)
+            _image_label(item, exp, probability.get(exp.index), image, segments, num_features, look)
             for exp in item.explanations
         ]
     else:
         base["text"] = item.input.text or ""
-        base["labels"] = [_text_label(item, exp, probability.get(exp.index), num_features) for exp in item.explanations]
+        base["excerpt"] = excerpt(base["text"])
+        base["labels"] = [
+            _text_label(item, exp, probability.get(exp.index), num_features, look) for exp in item.explanations
+        ]
     return base
 
 
-def _figure(png: figures.Png, alt: str, caption: str) -> dict[str, Any]:
-    return {"uri": png.uri, "alt": alt, "caption": caption, "width": png.width, "height": png.height}
+def excerpt(text: str, columns: int = EXCERPT_COLUMNS) -> str:
+    """The start of a text on one line, cut with an ellipsis to about `columns` (wide CJK characters count 2)."""
+    import unicodedata
+
+    flat, used, out = " ".join(text.split()), 0, []
+    for ch in flat:
+        used += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+        if used > columns - 1:
+            return "".join(out).rstrip() + "\u2026"
+        out.append(ch)
+    return flat
+
+
+def _figure(png: figures.Png, alt: str, caption: str, kind: str = "image") -> dict[str, Any]:
+    return {"uri": png.uri, "alt": alt, "caption": caption, "width": png.width, "height": png.height, "kind": kind}
 
 
 def _direction(weight: float) -> str:
     return "for" if weight > 0 else "against" if weight < 0 else "none"
 
 
-def _label_numbers(exp: Explanation, probability: float | None) -> dict[str, Any]:
+def _label_numbers(exp: Explanation, probability: float | None, t: Catalogue) -> dict[str, Any]:
     return {
         "label": exp.label,
         "index": exp.index,
@@ -289,24 +278,27 @@ def _label_numbers(exp: Explanation, probability: float | None) -> dict[str, Any
         "intercept": figures.signed(exp.intercept),
         "local_prediction": f"{exp.local_prediction:.3f}",
         "model_probability": DASH if probability is None else f"{probability:.3f}",
-        "metrics": trust_view.rows(exp),
-        "verdict": trust_view.verdict(exp),
+        "metrics": trust_view.rows(exp, t),
+        "verdict": trust_view.verdict(exp, t),
         "figures": [],
         "spans": [],
     }
 
 
-def _feature_rows(exp: Explanation, num_features: int) -> list[dict[str, Any]]:
+def _feature_rows(exp: Explanation, num_features: int, t: Catalogue) -> list[dict[str, Any]]:
     return [
         {"rank": rank, "feature": str(f.feature), "weight": figures.signed(f.weight), "direction": _direction(f.weight),
+         "direction_words": t(f"direction.{_direction(f.weight)}"),
          "spread": "" if f.spread is None else f"±{f.spread:.3f}"}
         for rank, f in enumerate(exp.features[:num_features], start=1)
-    ]
+    ]  # fmt: skip
 
 
 def _image_label(
-    item: Item, exp: Explanation, probability: float | None, image: np.ndarray, segments: np.ndarray, num_features: int
-) -> dict[str, Any]:
+    item: Item, exp: Explanation, probability: float | None, image: np.ndarray, segments: np.ndarray,
+    num_features: int, look: Look,
+) -> dict[str, Any]:  # fmt: skip
+    t, palette = look.t, look.palette
     n_segments = int(segments.max()) + 1 if segments.size else 0
     weights = np.zeros(max(n_segments, 1), dtype=np.float64)
     ranked: list[tuple[int, int, float]] = []  # (rank by |weight|, superpixel id, weight), strongest first
@@ -323,62 +315,67 @@ def _image_label(
     # Only superpixels from the table below, so every number on a figure can be looked up there.
     supporting = [entry for entry in strongest if entry[2] > 0]
     limit = float(np.max(np.abs(weights))) if weights.size else 0.0
-    quoted = f"\u2018{exp.label}\u2019"
-    block = _label_numbers(exp, probability)
+    words = {"label": exp.label, "shown": len(supporting), "top": len(strongest), "count": len(strongest),
+             "segments": n_segments, "low": figures.signed(-limit, 2), "high": figures.signed(limit, 2),
+             "for": t(f"palette.{palette.name}.for"), "against": t(f"palette.{palette.name}.against")}  # fmt: skip
+    block = _label_numbers(exp, probability, t)
     block["figures"] = [
         _figure(
-            figures.positive_mask_png(image, segments, supporting),
-            f"Superpixels supporting {quoted}: the {len(supporting)} of the {len(strongest)} strongest with a positive "
-            "weight, numbered by rank",
-            f"Supporting {quoted}: {len(supporting)} of the top {len(strongest)}"
-            if supporting
-            else f"None of the top {len(strongest)} supports {quoted}",
+            figures.positive_mask_png(image, segments, supporting, palette),
+            t("figure.supporting_alt", **words),
+            t("figure.supporting_caption", **words) if supporting else t("figure.supporting_none", **words),
+            "mask",
         ),
         _figure(
-            figures.for_against_png(image, segments, strongest),
-            f"The {len(strongest)} strongest superpixels for {quoted}: blue supports it, orange speaks against it",
-            f"For (blue) and against (orange): top {len(strongest)}",
+            figures.for_against_png(image, segments, strongest, palette),
+            t("figure.for_against_alt", **words),
+            t("figure.for_against_caption", **words),
+            "mask",
         ),
         _figure(
-            figures.heatmap_png(segments, weights),
-            f"Weights of all {n_segments} superpixels for {quoted}, from {figures.signed(-limit, 2)} (orange) "
-            f"to {figures.signed(limit, 2)} (blue)",
-            f"All {n_segments} superpixel weights",
+            figures.heatmap_png(segments, weights, palette),
+            t("figure.heatmap_alt", **words),
+            t("figure.heatmap_caption", **words),
+            "heatmap",
         ),
     ]
-    block["features"] = _feature_rows(exp, num_features)
-    block["feature_name"] = "Superpixel"
-    _add_curves(block, exp)
+    block["features"] = _feature_rows(exp, num_features, t)
+    block["feature_name"] = t("features.superpixel")
+    _add_curves(block, exp, look)
     return block
 
 
-def _add_curves(block: dict[str, Any], exp: Explanation) -> None:
-    curves = trust_view.curves_figure(exp)
+def _add_curves(block: dict[str, Any], exp: Explanation, look: Look) -> None:
+    curves = trust_view.curves_figure(exp, look.t, look.palette)
     if curves is not None:
         block["figures"].append(curves)
 
 
-def _text_label(item: Item, exp: Explanation, probability: float | None, num_features: int) -> dict[str, Any]:
-    block = _label_numbers(exp, probability)
-    block["features"] = _feature_rows(exp, num_features)
-    block["feature_name"] = "Token"
+def _text_label(item: Item, exp: Explanation, probability: float | None, num_features: int, look: Look) -> dict[str, Any]:
+    t, palette = look.t, look.palette
+    block = _label_numbers(exp, probability, t)
+    block["features"] = _feature_rows(exp, num_features, t)
+    block["feature_name"] = t("features.token")
     shown = {str(f.feature): (rank, f.weight) for rank, f in enumerate(exp.features[:num_features], start=1)}
     strongest = max((abs(w) for _r, w in shown.values()), default=0.0)
     if shown:
+        words = {"label": exp.label, "count": len(shown), "shown": len(shown),
+                 "for": t(f"palette.{palette.name}.for"), "against": t(f"palette.{palette.name}.against")}  # fmt: skip
         block["figures"] = [
             _figure(
                 # Invisible and bidi characters as [U+XXXX] text, as everywhere else in the report.
-                figures.token_bars_png([chars.plain(name) for name in shown], [w for _r, w in shown.values()]),
-                f"Weights of the {len(shown)} strongest tokens for \u2018{exp.label}\u2019: blue supports it, "
-                "orange speaks against it",
-                f"The {len(shown)} strongest tokens",
+                charts.token_bars_png([chars.plain(name) for name in shown], [w for _r, w in shown.values()],
+                                       t("figure.tokens_xlabel"), palette),  # fmt: skip
+                t("figure.tokens_alt", **words),
+                t("figure.tokens_caption", **words),
+                "tokens",
             )
         ]
-    _add_curves(block, exp)
+    _add_curves(block, exp, look)
     text = item.input.text or ""
     spans: list[dict[str, Any]] = []
     position = 0
-    for token in sorted(item.tokens or [], key=lambda t: t.start):
+    for token in sorted(item.tokens or [], key=lambda tok: tok.start):
         if token.start < position or token.end > len(text):
             continue
         if token.start > position:
@@ -389,6 +386,7 @@ def _text_label(item: Item, exp: Explanation, probability: float | None, num_fea
                 "text": text[token.start : token.end],
                 "direction": _direction(weight) if rank else "",
                 "rank": rank,
+                "mark": figures.rank_label(rank, weight) if rank else "",
                 "weight": figures.signed(weight) if rank else "",
                 # Background strength 1-4 in proportion to |weight|; the number and sign carry it without colour.
                 "level": max(1, min(4, math.ceil(4 * abs(weight) / strongest))) if rank and strongest else 0,

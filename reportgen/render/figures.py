@@ -17,18 +17,44 @@ from PIL import Image
 
 from reportgen.errors import RenderError
 
-# Okabe-Ito: colour-blind-safe pair for "supports the label" / "speaks against it".
-FOR_RGB = (0, 114, 178)  # #0072B2
-AGAINST_RGB = (213, 94, 0)  # #D55E00
-FOR_HEX = "#0072B2"
-AGAINST_HEX = "#D55E00"
+
+@dataclass(frozen=True)
+class Palette:
+    """The two colours of "supports the label" and "speaks against it", and whether "against" is also hatched."""
+
+    name: str
+    for_rgb: tuple[int, int, int]
+    against_rgb: tuple[int, int, int]
+    hatch: bool = False  # grey-scale: against is hatched as well, so it never depends on telling two greys apart
+
+    @property
+    def for_hex(self) -> str:
+        return "#{:02X}{:02X}{:02X}".format(*self.for_rgb)
+
+    @property
+    def against_hex(self) -> str:
+        return "#{:02X}{:02X}{:02X}".format(*self.against_rgb)
+
+
+PALETTES = {
+    # Okabe-Ito blue and vermilion: told apart with every common colour-vision deficiency.
+    "colorblind": Palette("colorblind", (0, 114, 178), (213, 94, 0)),
+    # Near-black for, mid-grey hatched against: survives black-and-white printing and photocopying.
+    "grayscale": Palette("grayscale", (34, 34, 34), (140, 140, 140), hatch=True),
+}
+DEFAULT_PALETTE = PALETTES["colorblind"]
+FOR_RGB, AGAINST_RGB = DEFAULT_PALETTE.for_rgb, DEFAULT_PALETTE.against_rgb
+FOR_HEX, AGAINST_HEX = DEFAULT_PALETTE.for_hex, DEFAULT_PALETTE.against_hex
 
 DPI = 128
 # Longest side of an image figure in pixels (2 in at 128 dpi); small inputs are enlarged by a whole factor.
 DISPLAY_PX = 256
-PALETTE = 128  # colours of a figure's PNG: masks and maps need no more, and the report stays small
+PNG_COLOURS = 128  # colours of a figure's PNG: masks and maps need no more, and the report stays small
 DIM = 0.70  # how far superpixels that are not shown are blended toward white
-LABEL_FONT = {"family": "DejaVu Sans", "size": 6, "weight": "bold"}
+LABEL_FONT = {"family": "DejaVu Sans", "size": 7, "weight": "bold"}
+MINUS = "\u2212"  # a real minus sign, as wide as the plus
+THUMBNAIL_PX = 64  # longest side of a first-page thumbnail
+HEATMAP_BAR_PX = 80  # width right of the heat map for its colour bar and tick labels
 
 
 @dataclass(frozen=True)
@@ -134,7 +160,8 @@ def _label_points(segments: np.ndarray, ids: list[int]) -> dict[int, tuple[float
     return points
 
 
-def _new_figure(height: int, width: int):
+def new_figure(height: int, width: int):
+    """A blank matplotlib Figure of height x width pixels on its own Agg canvas (never pyplot)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -153,9 +180,10 @@ def _encode(pixels: np.ndarray, colours: int | None) -> Png:
     return Png(buffer.getvalue(), pixels.shape[1], pixels.shape[0])
 
 
-def _save(fig) -> Png:
+def save_figure(fig) -> Png:
+    """A drawn Figure as a palette PNG."""
     fig.canvas.draw()
-    return _encode(np.asarray(fig.canvas.buffer_rgba())[..., :3], PALETTE)
+    return _encode(np.asarray(fig.canvas.buffer_rgba())[..., :3], PNG_COLOURS)
 
 
 def input_png(image: np.ndarray) -> Png:
@@ -164,29 +192,54 @@ def input_png(image: np.ndarray) -> Png:
     return _encode(np.clip(np.rint(shown), 0, 255), None)
 
 
-def _draw_ranks(fig, segments: np.ndarray, size: tuple[int, int], ranked: list[tuple[int, int, float]]) -> None:
+def thumbnail_png(image: np.ndarray, longest: int = THUMBNAIL_PX) -> Png:
+    """A small copy of the input image for the first page's table of items."""
+    height, width = image.shape[:2]
+    if max(height, width) > longest:
+        shrink = longest / max(height, width)
+        size = (max(1, round(height * shrink)), max(1, round(width * shrink)))
+        image = _resize(image.astype(np.float64), size, nearest=False)
+    return _encode(np.clip(np.rint(image), 0, 255), None)
+
+
+def rank_label(rank: int, weight: float) -> str:
+    """A superpixel's or token's rank with the sign of its weight ('+1', '−3'): direction without colour."""
+    sign = "+" if weight > 0 else MINUS if weight < 0 else ""
+    return f"{sign}{rank}"
+
+
+def _hatch(shape: tuple[int, int], spacing: int = 6) -> np.ndarray:
+    """Diagonal lines one pixel wide every `spacing` pixels, as a bool mask (grey-scale: marks 'against')."""
+    rows, cols = np.indices(shape)
+    return (rows + cols) % spacing == 0
+
+
+def _draw_ranks(fig, segments: np.ndarray, size: tuple[int, int], ranked: list[tuple[int, int, float]],
+                palette: Palette) -> None:  # fmt: skip
     scale_y, scale_x = size[0] / segments.shape[0], size[1] / segments.shape[1]
     points = _label_points(segments, [seg for _rank, seg, _w in ranked])
     for rank, seg, weight in ranked:
         if seg not in points:
             continue
         row, col = points[seg]
-        edge = FOR_HEX if weight > 0 else AGAINST_HEX if weight < 0 else "#777777"
+        edge = palette.for_hex if weight > 0 else palette.against_hex if weight < 0 else "#777777"
         x = (col + 0.5) * scale_x / size[1]
         y = 1.0 - (row + 0.5) * scale_y / size[0]
         fig.text(
             x,
             y,
-            str(rank),
+            rank_label(rank, weight),
             ha="center",
             va="center",
             color="#111111",
             fontdict=LABEL_FONT,
-            bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": edge, "linewidth": 1.0},
+            bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": edge, "linewidth": 1.0,
+                  "linestyle": "--" if palette.hatch and weight < 0 else "-"},
         )
 
 
-def _mask_png(image: np.ndarray, segments: np.ndarray, ranked: list[tuple[int, int, float]], shade: bool) -> Png:
+def _mask_png(image: np.ndarray, segments: np.ndarray, ranked: list[tuple[int, int, float]], shade: bool,
+              palette: Palette) -> Png:  # fmt: skip
     size = _display_size(image.shape)
     rgb = _resize(image.astype(np.float64), size, nearest=False)
     seg = _resize(segments, size, nearest=True)
@@ -195,36 +248,42 @@ def _mask_png(image: np.ndarray, segments: np.ndarray, ranked: list[tuple[int, i
     shown = np.isin(seg, [s for _r, s, _w in ranked])
     out = np.where(shown[..., None], rgb, _blend(rgb, (255, 255, 255), DIM))
     if shade:
-        out = np.where(positive[..., None], _colourise(rgb, FOR_RGB), out)
-        out = np.where(negative[..., None], _colourise(rgb, AGAINST_RGB), out)
+        out = np.where(positive[..., None], _colourise(rgb, palette.for_rgb), out)
+        out = np.where(negative[..., None], _colourise(rgb, palette.against_rgb), out)
+        if palette.hatch:
+            out = np.where((negative & _hatch(size))[..., None], np.asarray((255, 255, 255), float), out)
     edge = _boundaries(seg)
     out = np.where(edge[..., None], _blend(out, (110, 110, 110), 0.45), out)
-    out = np.where((edge & positive)[..., None], np.asarray(FOR_RGB, float), out)
-    out = np.where((edge & negative)[..., None], np.asarray(AGAINST_RGB, float), out)
-    fig = _new_figure(*size)
+    out = np.where((edge & positive)[..., None], np.asarray(palette.for_rgb, float), out)
+    out = np.where((edge & negative)[..., None], np.asarray(palette.against_rgb, float), out)
+    fig = new_figure(*size)
     fig.figimage(np.clip(np.rint(out), 0, 255).astype(np.uint8), origin="upper")
-    _draw_ranks(fig, segments, size, ranked)
-    return _save(fig)
+    _draw_ranks(fig, segments, size, ranked, palette)
+    return save_figure(fig)
 
 
-def positive_mask_png(image: np.ndarray, segments: np.ndarray, ranked: list[tuple[int, int, float]]) -> Png:
+def positive_mask_png(image: np.ndarray, segments: np.ndarray, ranked: list[tuple[int, int, float]],
+                      palette: Palette = DEFAULT_PALETTE) -> Png:  # fmt: skip
     """The image with only the given supporting superpixels kept, the rest dimmed; each labelled with its rank.
 
     ranked: (rank by |weight|, superpixel id, weight) of the superpixels to keep.
     """
-    return _mask_png(image, segments, ranked, shade=False)
+    return _mask_png(image, segments, ranked, False, palette)
 
 
-def for_against_png(image: np.ndarray, segments: np.ndarray, ranked: list[tuple[int, int, float]]) -> Png:
-    """The given superpixels in shades of blue (for) or orange (against), the rest dimmed; ranks drawn on them."""
-    return _mask_png(image, segments, ranked, shade=True)
+def for_against_png(image: np.ndarray, segments: np.ndarray, ranked: list[tuple[int, int, float]],
+                    palette: Palette = DEFAULT_PALETTE) -> Png:  # fmt: skip
+    """The given superpixels in shades of the for or against colour, the rest dimmed; signed ranks drawn on them."""
+    return _mask_png(image, segments, ranked, True, palette)
 
 
-def diverging_cmap():
-    """Orange (against) - white - blue (for), the report's colour scale for signed weights."""
+def diverging_cmap(palette: Palette = DEFAULT_PALETTE):
+    """Against - white - for, the report's colour scale for signed weights."""
     from matplotlib.colors import LinearSegmentedColormap
 
-    return LinearSegmentedColormap.from_list("reportgen_for_against", [AGAINST_HEX, "#FFFFFF", FOR_HEX], N=256)
+    return LinearSegmentedColormap.from_list(
+        f"reportgen_{palette.name}", [palette.against_hex, "#FFFFFF", palette.for_hex], N=256
+    )
 
 
 def signed(value: float, digits: int = 4) -> str:
@@ -237,8 +296,8 @@ def signed(value: float, digits: int = 4) -> str:
     return text.replace("-", "\u2212")
 
 
-def heatmap_png(segments: np.ndarray, weights: np.ndarray) -> Png:
-    """Every superpixel filled with its weight on a symmetric orange-white-blue scale, with a colour bar."""
+def heatmap_png(segments: np.ndarray, weights: np.ndarray, palette: Palette = DEFAULT_PALETTE) -> Png:
+    """Every superpixel filled with its weight on a symmetric against-white-for scale, with a colour bar."""
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
@@ -247,16 +306,21 @@ def heatmap_png(segments: np.ndarray, weights: np.ndarray) -> Png:
     limit = float(np.max(np.abs(weights))) if weights.size else 0.0
     limit = limit if limit > 0 else 1.0
     norm = Normalize(vmin=-limit, vmax=limit)
-    cmap = diverging_cmap()
+    cmap = diverging_cmap(palette)
     out = cmap(norm(weights))[:, :3][seg] * 255.0
+    if palette.hatch:
+        # Grey-scale: a weak "for" and a weak "against" are both light grey; the hatch tells them apart.
+        out = np.where(((weights[seg] < 0) & _hatch(size))[..., None], np.asarray((255, 255, 255), float), out)
     out = np.where(_boundaries(seg)[..., None], _blend(out, (110, 110, 110), 0.35), out)
     height, width = size
-    bar = 84  # pixels right of the map for the colour bar and its tick labels
-    fig = _new_figure(height, width + bar)
+    bar = HEATMAP_BAR_PX  # pixels right of the map for the colour bar and its tick labels
+    fig = new_figure(height, width + bar)
     fig.figimage(np.clip(np.rint(out), 0, 255).astype(np.uint8), origin="upper")
     total = width + bar
     cax = fig.add_axes(((width + 8) / total, 0.05, 10 / total, 0.9))
     colourbar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), cax=cax)
+    if palette.hatch:
+        cax.add_patch(_hatched_half(cax, limit))
     colourbar.set_ticks([-limit, 0.0, limit])
     colourbar.set_ticklabels([signed(-limit, 2), "0", signed(limit, 2)])
     colourbar.ax.tick_params(labelsize=6.5, length=2, width=0.6, colors="#333333")
@@ -264,82 +328,11 @@ def heatmap_png(segments: np.ndarray, weights: np.ndarray) -> Png:
         label.set_fontfamily("DejaVu Sans")
     colourbar.outline.set_linewidth(0.5)
     colourbar.outline.set_edgecolor("#888888")
-    return _save(fig)
+    return save_figure(fig)
 
 
-# Latin first, then a CJK-capable family, so Chinese token labels get real glyphs (matplotlib falls back per glyph).
-TEXT_FAMILIES = ["DejaVu Sans", "Noto Sans CJK SC", "Noto Sans CJK JP"]
+def _hatched_half(cax, limit: float):
+    from matplotlib.patches import Rectangle
 
-
-_CJK_FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", str(Path.home() / ".local/share/fonts"))
-
-
-def _ensure_cjk_font() -> None:
-    """Make matplotlib see Noto Sans CJK even when its font cache predates the font's installation."""
-    import logging
-
-    from matplotlib import font_manager
-
-    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)  # a missing CJK family is not news
-    try:
-        font_manager.findfont("Noto Sans CJK SC", fallback_to_default=False)
-        return
-    except ValueError:
-        pass
-    for folder in _CJK_FONT_DIRS:
-        for path in sorted(Path(folder).glob("**/NotoSansCJK*-Regular.tt[cf]")):
-            try:
-                font_manager.fontManager.addfont(str(path))
-            except (OSError, RuntimeError, ValueError):
-                continue
-
-
-def token_bars_png(labels: list[str], weights: list[float]) -> Png:
-    """A horizontal bar chart of the strongest token weights: blue for, orange against, each value printed."""
-    _ensure_cjk_font()
-    n = max(1, len(labels))
-    height = int(DPI * (0.45 + 0.22 * n))
-    fig = _new_figure(height, int(DPI * 3.2))
-    ax = fig.add_axes((0.28, 0.35 / (0.45 + 0.22 * n), 0.50, 0.22 * n / (0.45 + 0.22 * n)))
-    ys = np.arange(len(weights))[::-1]
-    colours = [FOR_HEX if w > 0 else AGAINST_HEX for w in weights]
-    ax.barh(ys, weights, color=colours, height=0.7)
-    limit = max((abs(w) for w in weights), default=1.0) or 1.0
-    ax.set_xlim(-limit * 1.05, limit * 1.05)
-    ax.axvline(0, color="#444444", linewidth=0.6)
-    ax.set_yticks(ys, [_short(label) for label in labels], fontsize=7, family=TEXT_FAMILIES)
-    for y, w in zip(ys, weights):
-        ax.text(limit * 1.08, y, signed(w, 3), va="center", ha="left", fontsize=6, family=TEXT_FAMILIES)
-    from matplotlib.ticker import MaxNLocator
-
-    ax.xaxis.set_major_locator(MaxNLocator(nbins=4, symmetric=True))  # few ticks: small weights have long labels
-    ax.tick_params(axis="x", labelsize=6)
-    for side in ("top", "right", "left"):
-        ax.spines[side].set_visible(False)
-    ax.set_xlabel("weight (− against · + for)", fontsize=6, family=TEXT_FAMILIES)
-    return _save(fig)
-
-
-def _short(label: str, limit: int = 18) -> str:
-    return label if len(label) <= limit else label[: limit - 1] + "…"
-
-
-def curves_png(x: list[float], deletion: list[float], insertion: list[float], random_deletion: list[float],
-               random_insertion: list[float]) -> Png:  # fmt: skip
-    """Deletion (orange) and insertion (blue) curves, solid, with their random-order baselines dashed."""
-    _ensure_cjk_font()  # registers the fonts TEXT_FAMILIES names, so matplotlib does not warn about them
-    fig = _new_figure(int(DPI * 2.1), int(DPI * 3.2))
-    ax = fig.add_axes((0.16, 0.22, 0.80, 0.70))
-    ax.plot(x, deletion, color=AGAINST_HEX, linewidth=1.4, label="hide strongest first")
-    ax.plot(x, random_deletion, color=AGAINST_HEX, linewidth=1.0, linestyle="--", label="hide in random order")
-    ax.plot(x, insertion, color=FOR_HEX, linewidth=1.4, label="reveal strongest first")
-    ax.plot(x, random_insertion, color=FOR_HEX, linewidth=1.0, linestyle="--", label="reveal in random order")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(-0.02, 1.02)
-    ax.tick_params(labelsize=6)
-    ax.set_xlabel("share of features hidden or revealed", fontsize=6, family=TEXT_FAMILIES)
-    ax.set_ylabel("probability of the label", fontsize=6, family=TEXT_FAMILIES)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    ax.legend(fontsize=5, frameon=False, loc="center right")
-    return _save(fig)
+    return Rectangle((0, -limit), 1, limit, transform=cax.transData, fill=False, hatch="////",
+                     edgecolor="white", linewidth=0)  # fmt: skip

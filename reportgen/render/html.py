@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Optional
 
 import jinja2
 from markupsafe import Markup
@@ -54,9 +55,14 @@ def stylesheet() -> Markup:
     return Markup(css)
 
 
-def render_html(evidence: Evidence, report_dir: Path) -> str:
-    """The whole self-contained report.html as text (figures read from report_dir/artifacts)."""
-    context = build_context(evidence, Path(report_dir))
+def render_html(
+    evidence: Evidence, report_dir: Path, language: Optional[str] = None, palette: Optional[str] = None
+) -> str:
+    """The whole self-contained report.html as text (figures read from report_dir/artifacts).
+
+    language and palette override the evidence config's `language` and `palette` (`reportgen render --language`).
+    """
+    context = build_context(evidence, Path(report_dir), language, palette)
     try:
         template = environment().get_template(TEMPLATE)
     except jinja2.TemplateNotFound:

@@ -218,9 +218,9 @@ def _data_url(name: str, data: bytes) -> str:
 
 def _page_footer_css(evidence: Evidence) -> str:
     """Print only: every page's footer names the sha256 of evidence.json, so a single printed page can be checked."""
-    from reportgen.render.provenance import LABELS, view
+    from reportgen.render.provenance import FOOTER, evidence_sha256
 
-    text = f"{LABELS['footer']} {view(evidence)['evidence_sha256']}"  # hex digits and plain words: nothing to escape
+    text = f"{FOOTER} {evidence_sha256(evidence)}"  # hex digits and plain words: nothing to escape
     return (
         "@page { @bottom-center { content: \"" + text + "\"; font-family: \"DejaVu Sans Mono\", monospace;"
         " font-size: 5.5pt; color: #8a939e; width: 76mm; } }"

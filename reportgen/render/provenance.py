@@ -5,28 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from reportgen.evidence import Evidence, sha256_bytes, to_json
+from reportgen.render.catalogue import Catalogue
 
-# Every fixed string of the provenance block and the footer line, in one place (issue 10 moves them to the
-# per-language catalogue).
-LABELS = {
-    "title": "Provenance",
-    "intro": "What was explained, with what, and how to check that nothing changed since "
-             "(docs/audit.md: reportgen verify does it).",
-    "created": "Created (UTC)",
-    "command": "Command line",
-    "no_command": "not recorded (the run did not come from the command line)",
-    "seeds": "Seeds",
-    "derived": "derived",
-    "config": "Config file",
-    "file": "File",
-    "sha256": "sha256",
-    "model": "model",
-    "input": "input",
-    "inline": "inline text",
-    "evidence": "sha256 of evidence.json",
-    "signed": "Signed",
-    "footer": "evidence.json sha256",
-}
+# The words of the provenance block come from the catalogue (render/strings/, keys provenance.*).
+LABEL_KEYS = ("title", "intro", "created", "command", "no_command", "seeds", "derived", "config", "file", "inline",
+              "evidence")  # fmt: skip
+# The page foot of the PDF names the hash the same way in every language: both are names, not words.
+FOOTER = "evidence.json sha256"
 
 
 def _seeds(evidence: Evidence) -> list[int]:
@@ -42,22 +27,30 @@ def _seeds(evidence: Evidence) -> list[int]:
     return found
 
 
-def view(evidence: Evidence) -> dict[str, Any]:
+def evidence_sha256(evidence: Evidence) -> str:
+    """The sha256 of evidence.json as written for this record."""
+    return sha256_bytes(to_json(evidence).encode("utf-8"))
+
+
+def view(evidence: Evidence, t: Catalogue) -> dict[str, Any]:
     """The provenance values the template shows: hashes of every file, the command line, seeds, evidence hash."""
-    files = [{"what": LABELS["config"], "path": evidence.config_file or "", "sha256": evidence.config_sha256}]
+    labels = {key: t(f"provenance.{key}") for key in LABEL_KEYS}
+    files = [{"what": labels["config"], "path": evidence.config_file or "", "sha256": evidence.config_sha256}]
     for model in evidence.models:
-        files.append({"what": f"{LABELS['model']} {model.name}", "path": model.path, "sha256": model.sha256 or ""})
+        files.append({"what": t("provenance.model_file", name=model.name), "path": model.path,
+                      "sha256": model.sha256 or ""})  # fmt: skip
         for item in model.items:
-            path = item.input.path or LABELS["inline"]
+            path = item.input.path or labels["inline"]
             if item.input.row is not None:
-                path = f"{path} (row {item.input.row})"
-            files.append({"what": f"{LABELS['input']} {item.id}", "path": path, "sha256": item.input.sha256})
+                path = t("provenance.row", path=path, row=item.input.row)
+            files.append({"what": t("provenance.input_file", id=item.id), "path": path, "sha256": item.input.sha256})
     return {
-        "labels": LABELS,
+        "labels": labels,
         "created": evidence.created,
         "command": " ".join(evidence.command) if evidence.command else "",
         "seed": evidence.config.get("seed"),
         "derived_seeds": ", ".join(str(s) for s in _seeds(evidence)),
         "files": files,
-        "evidence_sha256": sha256_bytes(to_json(evidence).encode("utf-8")),
+        "evidence_sha256": evidence_sha256(evidence),
+        "footer": FOOTER,
     }

@@ -1,88 +1,100 @@
-"""How an explanation's trust figures (evidence `metrics`) read in the report: words, rows and a curve plot."""
+"""How an explanation's trust figures (evidence `metrics`) read in the report: words, rows and a curve plot.
+
+The evidence stores codes (docs/trust-metrics.md); their words come from the string catalogue
+(`verdict.<code>`, `reason.<code>`), so a report can be read in any language it has a catalogue for.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from reportgen.evidence import Explanation
+from reportgen.render.catalogue import Catalogue
 
-# The words for the verdict and reason codes of the evidence (docs/trust-metrics.md); issue 10 moves them
-# into the per-language string catalogue.
-VERDICTS = {
-    "stable_faithful": ("Trustworthy", "ok"),
-    "unstable": ("Unstable", "warn"),
-    "poor_fit": ("Poor fit", "warn"),
-    "not_faithful": ("Not faithful", "bad"),
-    "disagrees": ("Disagrees with the model", "warn"),
-    "insensitive_to_model": ("Does not depend on the model", "bad"),
+# Verdict code -> traffic-light class (its sign and colour in the stylesheet).
+LIGHTS = {
+    "stable_faithful": "ok",
+    "unstable": "warn",
+    "poor_fit": "warn",
+    "not_faithful": "bad",
+    "disagrees": "warn",
+    "insensitive_to_model": "bad",
 }
-REASONS = {
-    "sanity_correlation_high": "almost the same with the model's weights randomised",
-    "top_k_overlap_low": "other seeds pick other top features",
-    "rank_correlation_low": "other seeds rank the features differently",
-    "signs_flip": "top features change sign between seeds",
-    "fresh_r2_low": "the surrogate predicts fresh samples poorly",
-    "deletion_drop_low": "hiding the top features hurts no more than hiding random ones",
-    "insertion_gain_low": "revealing the top features helps no more than random ones",
-    "agreement_gap_high": "the surrogate's prediction is far from the model's",
-}
+REASONS = (
+    "sanity_correlation_high",
+    "top_k_overlap_low",
+    "rank_correlation_low",
+    "signs_flip",
+    "fresh_r2_low",
+    "deletion_drop_low",
+    "insertion_gain_low",
+    "agreement_gap_high",
+)
+PASSED = "stable_faithful"
 
 
-def verdict(exp: Explanation) -> dict[str, Any] | None:
+def _words(t: Catalogue, prefix: str, code: str) -> str:
+    # A code this version does not know (evidence from a newer reportgen) is shown as the code itself.
+    key = f"{prefix}.{code}"
+    return t(key) if key in t.strings else code
+
+
+def verdict(exp: Explanation, t: Catalogue) -> dict[str, Any] | None:
     """The verdict's words, its traffic-light class and the reasons in words; None when none was measured."""
     code = exp.metrics.verdict
     if code is None:
         return None
-    words, light = VERDICTS.get(code, (code, "warn"))
-    return {"code": code, "words": words, "light": light,
-            "reasons": [REASONS.get(r, r) for r in exp.metrics.reasons or []]}  # fmt: skip
+    return {"code": code, "words": _words(t, "verdict", code), "light": LIGHTS.get(code, "warn"),
+            "reasons": [_words(t, "reason", r) for r in exp.metrics.reasons or []]}  # fmt: skip
 
 
-def rows(exp: Explanation) -> list[tuple[str, str]]:
+def rows(exp: Explanation, t: Catalogue) -> list[tuple[str, str]]:
     """(name, value) rows for the measured figures, in the order docs/trust-metrics.md explains them."""
     m, out = exp.metrics, []
     if m.stability is not None:
         s = m.stability
-        out.append((f"Stability ({s.runs} more seeds)",
-                    f"top-{s.k} overlap {s.jaccard:.2f} · rank correlation {s.rank_correlation:.2f} · "
-                    f"sign flips {s.sign_flips:.0%}"))  # fmt: skip
+        out.append((t("metric.stability", count=s.runs, runs=s.runs),
+                    t("metric.stability_value", k=s.k, jaccard=f"{s.jaccard:.2f}",
+                      rank=f"{s.rank_correlation:.2f}", flips=f"{s.sign_flips:.0%}")))  # fmt: skip
     if m.fidelity is not None:
         f = m.fidelity
-        out.append(("Fidelity (R²)", f"{f.fresh_r2:.2f} on {f.fresh_samples} fresh samples · {f.in_sample_r2:.2f} in sample"))
+        out.append((t("metric.fidelity"), t("metric.fidelity_value", fresh=f"{f.fresh_r2:.2f}", count=f.fresh_samples,
+                                            samples=f.fresh_samples, in_sample=f"{f.in_sample_r2:.2f}")))  # fmt: skip
     if m.faithfulness is not None:
         d = m.faithfulness
-        out.append(("Faithfulness", f"deletion drop {d.deletion_drop:+.2f} · insertion gain {d.insertion_gain:+.2f} "
-                                    f"(vs {d.random_orders} random orders)"))  # fmt: skip
+        out.append((t("metric.faithfulness"),
+                    t("metric.faithfulness_value", drop=f"{d.deletion_drop:+.2f}", gain=f"{d.insertion_gain:+.2f}",
+                      count=d.random_orders, orders=d.random_orders)))  # fmt: skip
     if m.agreement is not None:
         a = m.agreement
-        out.append(("Agreement", f"surrogate {a.local_prediction:.3f} vs model {a.model_probability:.3f} (gap {a.gap:.3f})"))
+        out.append((t("metric.agreement"), t("metric.agreement_value", surrogate=f"{a.local_prediction:.3f}",
+                                             model=f"{a.model_probability:.3f}", gap=f"{a.gap:.3f}")))  # fmt: skip
     if m.sanity is not None and m.sanity.skipped is not None:
-        out.append(("Sanity check", f"not run: {m.sanity.skipped}"))
+        out.append((t("metric.sanity"), t("metric.sanity_skipped", why=m.sanity.skipped)))
     elif m.sanity is not None:
-        out.append(("Sanity check", f"rank correlation with a weight-randomised model {m.sanity.rank_correlation:.2f} "
-                                    f"({'passed' if m.sanity.passed else 'failed'})"))  # fmt: skip
+        out.append((t("metric.sanity"), t("metric.sanity_value", rank=f"{m.sanity.rank_correlation:.2f}",
+                                          result=t("metric.passed" if m.sanity.passed else "metric.failed"))))  # fmt: skip
     return out
 
 
-def curves_figure(exp: Explanation) -> dict[str, Any] | None:
+def curves_figure(exp: Explanation, t: Catalogue, palette: Any) -> dict[str, Any] | None:
     """The deletion and insertion curves beside their random baselines, as a small figure, if measured."""
     d = exp.metrics.faithfulness
     if d is None:
         return None
-    from reportgen.render import figures
+    from reportgen.render import charts
 
-    png = figures.curves_png(d.x, d.deletion, d.insertion, d.random_deletion, d.random_insertion)
-    label = f"\u2018{exp.label}\u2019"
-    alt = (f"Deletion and insertion curves for {label}: the model's probability as the strongest features are hidden "
-           f"(area {d.deletion_auc:.2f}, random order {d.random_deletion_auc:.2f}) or revealed (area "
-           f"{d.insertion_auc:.2f}, random order {d.random_insertion_auc:.2f})")  # fmt: skip
-    return {"uri": png.uri, "alt": alt, "caption": "Hiding and revealing the strongest features first",
-            "width": png.width, "height": png.height}  # fmt: skip
+    texts = {name: t(f"curves.{name}") for name in ("hide", "hide_random", "reveal", "reveal_random", "xlabel", "ylabel")}
+    png = charts.curves_png(d.x, d.deletion, d.insertion, d.random_deletion, d.random_insertion, texts, palette)
+    alt = t("curves.alt", label=exp.label, deletion=f"{d.deletion_auc:.2f}", random_deletion=f"{d.random_deletion_auc:.2f}",
+            insertion=f"{d.insertion_auc:.2f}", random_insertion=f"{d.random_insertion_auc:.2f}")  # fmt: skip
+    return {"uri": png.uri, "alt": alt, "caption": t("curves.caption"), "width": png.width, "height": png.height,
+            "kind": "curves"}  # fmt: skip
 
 
-def summary(evidence: Any, sections: list[dict[str, Any]]) -> dict[str, Any]:
+def summary(evidence: Any, sections: list[dict[str, Any]], t: Catalogue) -> dict[str, Any]:
     """The report's opening answer: how many explanations can be trusted, which need a look, which gates fail."""
-    from reportgen.gates import GATES, failures
+    from reportgen.gates import failures, gates_of
 
     rows, total, passed = [], 0, 0
     for section in sections:
@@ -92,14 +104,12 @@ def summary(evidence: Any, sections: list[dict[str, Any]]) -> dict[str, Any]:
                 if found is None:
                     continue
                 total += 1
-                if found["code"] == "stable_faithful":
+                if found["code"] == PASSED:
                     passed += 1
                     continue
                 rows.append({"model": section["name"], "item": item["id"], "anchor": item["anchor"],
                              "label": label["label"], **found})  # fmt: skip
-    below = [{"model": f.model, "item": f.item, "label": f.label, "gate": GATES[f.gate][1],
-              "value": "not measured" if f.value is None else f"{f.value:.2f}", "threshold": f"{f.threshold:.2f}"}
+    below = [{"model": f.model, "item": f.item, "label": f.label, "gate": t(f"gate.{f.gate}"),
+              "value": t("gate.not_measured") if f.value is None else f"{f.value:.2f}", "threshold": f"{f.threshold:.2f}"}
              for f in failures(evidence)]  # fmt: skip
-    from reportgen.gates import gates_of
-
     return {"total": total, "passed": passed, "needs_look": rows, "gates": gates_of(evidence), "below": below}
