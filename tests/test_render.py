@@ -371,3 +371,24 @@ def test_importing_render_pulls_in_no_model_library():
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env, cwd=root)
     assert result.stdout.strip() == ""
+
+
+def test_a_models_settings_list_only_what_applies_to_its_kind():
+    # The effective config holds every key for both kinds; a reviewer should see only what the model used.
+    from reportgen.config import ModelEntry
+    from reportgen.evidence import ModelRecord
+    from reportgen.render.catalogue import catalogue
+    from reportgen.render.settings_view import settings
+
+    t = catalogue("en")
+    for kind in ("image", "text"):
+        config = ModelEntry(name="m", kind=kind, path="m.keras", inputs=["x"]).model_dump(mode="json")
+        record = ModelRecord(name="m", kind=kind, path="m.keras", sha256=None, classes=["a", "b"], status="ok")
+        names = [name for name, _value in settings(record, config, t)]
+        image_only = {"Input size", "Colour", "Scale", "Fit", "Hiding", "Segmentation"}
+        assert "Samples" in names
+        if kind == "image":
+            assert image_only <= set(names) and "Tokenizer" not in names and "explain.bow" not in names
+        else:
+            assert not image_only & set(names) and "Tokenizer" in names
+            assert not any(name.startswith("preprocess.") for name in names)

@@ -59,7 +59,8 @@ def settings(model: ModelRecord, config: dict[str, Any], t: Catalogue) -> list[t
     """Every effective setting of a model, the ones a reviewer looks for first."""
     rows: list[tuple[str, str]] = []
     from_model = t("setting.from_model")
-    pre = config.get("preprocess") or {}
+    image = model.kind == "image"
+    pre = (config.get("preprocess") or {}) if image else {}  # sizes, colours and hooks are for images only
     if isinstance(pre, dict) and pre:
         size = pre.get("size")
         if isinstance(size, (list, tuple)) and len(size) == 2:
@@ -70,7 +71,7 @@ def settings(model: ModelRecord, config: dict[str, Any], t: Catalogue) -> list[t
             if key in pre:
                 rows.append((t(f"setting.{key}"), from_model if pre[key] is None else value(pre[key], t)))
         rows += [(f"preprocess.{k}", value(v, t)) for k, v in pre.items() if k not in ("size", "color", "scale", "fit")]
-    for key in ("output", "tokenizer"):
+    for key in ("output",) if image else ("output", "tokenizer"):
         if key in config:
             rows.append((t(f"setting.{key}"), value(config[key], t)))
     explain = config.get("explain") or {}
@@ -82,6 +83,8 @@ def settings(model: ModelRecord, config: dict[str, Any], t: Catalogue) -> list[t
             rows.append((t("setting.hiding"), fill(explain, t)))
             if "segmentation" in explain:
                 rows.append((t("setting.segmentation"), _segmentation(explain["segmentation"], t)))
-        known = ("num_samples", "top_labels", "num_features", "batch_size", "hide_color", "segmentation")
+        # The rest as they are, but not what the other kind of model ignores (bow is for texts only).
+        known = ("num_samples", "top_labels", "num_features", "batch_size", "hide_color", "segmentation",
+                 "bow" if image else "")  # fmt: skip
         rows += [(f"explain.{k}", value(v, t)) for k, v in explain.items() if k not in known]
     return rows
