@@ -3,6 +3,8 @@
     python docs/make_screenshots.py                      # runs `reportgen demo` (about 2 minutes), then shoots
     python docs/make_screenshots.py --report demo-report # shoots an existing demo report folder
 
+The PDF's first page is also shot in Chinese, from the same evidence (`reportgen render --language zh-CN`).
+
 Needs headless Chromium (`chromium`), pdftoppm/pdftotext (poppler-utils) and websocket-client (the [test]
 extra); the browser is driven by the tests' own DevTools helper (tests/browser.py). The demo runs with a
 fixed SOURCE_DATE_EPOCH, so the dates in the pictures do not change from one regeneration to the next.
@@ -106,6 +108,19 @@ def pdf_shots(report: Path, out: Path, image_item: str, image_input: str) -> lis
             save(_pdf_page(pdf, number, 100), "report-pdf-item.png", out)]  # fmt: skip
 
 
+def chinese_shot(report: Path, out: Path) -> Path:
+    """The first page of the same report laid out in Chinese (`reportgen render --language zh-CN`, on a copy)."""
+    import shutil
+
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "report"
+        shutil.copytree(report, copy, ignore=shutil.ignore_patterns(".cache"))
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        subprocess.run([sys.executable, "-m", "reportgen", "render", str(copy), "--format", "pdf", "--language", "zh-CN"],
+                       env=env, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+        return save(_pdf_page(copy / "report.pdf", 1, 60), "report-pdf-page-1-zh-cn.png", out)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Parse the arguments, run the demo unless given a report, and write every picture."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -123,6 +138,7 @@ def main(argv: list[str] | None = None) -> None:
             run_demo(report)
         html_shots(report, args.out, args.text_item)
         pdf_shots(report, args.out, args.image_item, args.image_input)
+        chinese_shot(report, args.out)
 
 
 if __name__ == "__main__":

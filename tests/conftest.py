@@ -141,9 +141,11 @@ def page_report(tmp_path_factory) -> Path:
     rendered once for the tests that look at its pages (browser, PDF pages)."""
     from render_fixtures import build_evidence
 
+    from reportgen.evidence import EVIDENCE_FILE, to_json
     from reportgen.render import write_report
 
     folder = tmp_path_factory.mktemp("page-report")
     evidence = _with_trust_figures(build_evidence(folder, text_model=True))
+    (folder / EVIDENCE_FILE).write_text(to_json(evidence), encoding="utf-8")  # a whole report folder: it can be rendered again
     write_report(evidence, folder, ["html", "pdf"])
     return folder

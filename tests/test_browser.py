@@ -71,8 +71,6 @@ def test_every_image_is_decoded_and_shown(desktop):
     assert page.evaluate("document.images.length") > 5 and broken == []
 
 
-@pytest.mark.xfail(strict=True, reason="report bug: at 390 px the models table (table.rules.models-table, 7 columns) "
-                   "is 455 px wide and scrolls the whole page sideways; it needs a scrolling wrapper or a stacked layout")  # fmt: skip
 def test_nothing_is_wider_than_a_phone(browser, page_report):
     page = browser.new_page(*PHONE)
     page.resize(*PHONE, mobile=True)  # honours the report's viewport meta tag, as a phone does

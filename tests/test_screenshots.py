@@ -10,7 +10,7 @@ from browser import png_spread
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ("report-html.png", "report-html-text.png", "report-html-phone.png", "report-pdf-page-1.png",
-         "report-pdf-item.png")  # fmt: skip
+         "report-pdf-item.png", "report-pdf-page-1-zh-cn.png")  # fmt: skip
 
 
 def _script():
