@@ -101,7 +101,8 @@ def pdf_shots(report: Path, out: Path, image_item: str, image_input: str) -> lis
     pdf = report / "report.pdf"
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     pages = text.split("\f")
-    number = next((n for n, page in enumerate(pages, 1) if image_item in page and image_input in page), None)
+    # The item's own page starts with its heading "<model> / <item>" (the provenance page names it too).
+    number = next((n for n, page in enumerate(pages, 1) if f"/ {image_item}" in page and image_input in page), None)
     if number is None:
         sys.exit(f"report.pdf has no page for the item {image_item!r} ({image_input})")
     return [save(_pdf_page(pdf, 1, 60), "report-pdf-page-1.png", out),
