@@ -196,7 +196,8 @@ def test_render_rebuilds_the_same_html_without_tensorflow(mixed_report, tmp_path
     assert (copy / "report.pdf").is_file()
 
 
-@pytest.mark.parametrize("args", [["--help"], ["validate", "--help"], ["render", "--help"]])
+@pytest.mark.parametrize("args", [["--help"], ["validate", "--help"], ["render", "--help"], ["verify", "--help"],
+                                  ["keygen", "--help"], ["card", "--help"]])  # fmt: skip
 def test_help_imports_no_heavy_library(args):
     probe = (
         "import sys\nfrom typer.testing import CliRunner\nfrom reportgen.cli import app\n"

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from reportgen.resolve import LoadedConfig
 
 SIGN_HELP = "Sign evidence.json with this Ed25519 private key (PEM, from `reportgen keygen`)."
+NoCache = Annotated[bool, typer.Option("--no-cache", help="Explain every item again; ignore the item cache.")]
+Sign = Annotated[Optional[Path], typer.Option("--sign", help=SIGN_HELP, dir_okay=False)]
 
 
 def _run_config(config_path: Path, out: Optional[Path], use_cache: bool = True, *, quiet: bool = False,
@@ -158,9 +160,9 @@ AsJson = Annotated[
 def run(
     config: Annotated[Path, typer.Argument(help="The config file (YAML).", dir_okay=False)],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Report folder (default: the config's output).")] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Explain every item again; ignore the item cache.")] = False,
+    no_cache: NoCache = False,
     language: LanguageOption = None,
-    sign: Annotated[Optional[Path], typer.Option("--sign", help=SIGN_HELP, dir_okay=False)] = None,
+    sign: Sign = None,
     quiet: Quiet = False,
     as_json: AsJson = False,
 ) -> None:
@@ -172,9 +174,9 @@ def run(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Report folder to write.")] = Path("reportgen-demo"),
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Explain every item again; ignore the item cache.")] = False,
+    no_cache: NoCache = False,
     language: LanguageOption = None,
-    sign: Annotated[Optional[Path], typer.Option("--sign", help=SIGN_HELP, dir_okay=False)] = None,
+    sign: Sign = None,
     quiet: Quiet = False,
     as_json: AsJson = False,
 ) -> None:
