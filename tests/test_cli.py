@@ -267,3 +267,21 @@ def test_rerun_replaces_the_previous_report_whole(workspace):
     evidence = json.loads((out / "evidence.json").read_text(encoding="utf-8"))
     assert [i["id"] for i in evidence["models"][0]["items"]] == ["green-square"]
     assert not (out / "stale.txt").exists() and not (out / "artifacts" / "red-square").exists()
+
+
+@pytest.mark.parametrize("value, code, message", [
+    ("", 0, None),  # empty means unset (numpy.f2py would otherwise fail on it while being imported)
+    ("yesterday", 2, "error: SOURCE_DATE_EPOCH is 'yesterday': it must be whole seconds since 1970-01-01 UTC"),
+])  # fmt: skip
+def test_source_date_epoch_empty_is_unset_and_garbage_is_a_usage_error(mixed_report, tmp_path, value, code, message):
+    _result, out = mixed_report
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    done = subprocess.run([sys.executable, "-m", "reportgen", "render", str(copy), "--format", "html"],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "SOURCE_DATE_EPOCH": value})  # fmt: skip
+    assert done.returncode == code, done.stderr
+    if message:
+        assert done.stderr.strip() == message
+    else:
+        assert "error" not in done.stderr and (copy / "report.html").is_file()
