@@ -30,6 +30,8 @@ def test_wheel_holds_templates_and_demo_files(wheel):
     for required in (
         "reportgen/templates/report.html.j2",
         "reportgen/templates/report.css",
+        "reportgen/templates/report-phone.css",
+        "reportgen/templates/_provenance.html.j2",
         "reportgen/render/strings/en.yaml",
         "reportgen/render/strings/zh-CN.yaml",
         "reportgen/samples/demo.yaml",

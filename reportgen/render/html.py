@@ -17,6 +17,7 @@ from reportgen.resources import templates_dir
 
 TEMPLATE = "report.html.j2"
 STYLESHEET = "report.css"
+PHONE_STYLESHEET = "report-phone.css"  # narrow screens only (the template's <style media=...>)
 # The report loads nothing: inline CSS (the <style> element and the prediction bars' style attributes)
 # and data: images. No script, font, frame, connection or form; base-uri and form-action do not fall
 # back to default-src, so they are named. frame-ancestors is left out: a meta tag cannot set it.
@@ -42,9 +43,9 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def stylesheet() -> Markup:
-    """The report's CSS, to inline in a <style> element."""
-    path = templates_dir() / STYLESHEET
+def stylesheet(name: str = STYLESHEET) -> Markup:
+    """One of the report's CSS files, to inline in a <style> element."""
+    path = templates_dir() / name
     try:
         css = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -67,4 +68,4 @@ def render_html(
         template = environment().get_template(TEMPLATE)
     except jinja2.TemplateNotFound:
         raise RenderError(f"template {TEMPLATE} not found in {templates_dir()}") from None
-    return template.render(css=stylesheet(), csp=Markup(CSP), **context)
+    return template.render(css=stylesheet(), phone_css=stylesheet(PHONE_STYLESHEET), csp=Markup(CSP), **context)
