@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import get_args
 
 import pytest
+from html_tree import parse
 from render_fixtures import build_evidence
-from test_render import parse
 
 from reportgen import config as cfg
 from reportgen.errors import ConfigError, RenderError
@@ -167,7 +167,7 @@ def test_the_chinese_report_has_no_english_fixed_text(chinese):
     for key, value in evidence.environment.items():
         data |= {key, value}
     # Each element's own text (hashes in <code> are data).
-    text = " ".join("".join(node.parts) for node in page.root.find("body").iter() if node.tag != "code")
+    text = " ".join(node.own_text() for node in page.root.find("body").iter() if node.tag != "code")
     for name in sorted(data, key=len, reverse=True):
         if name:
             text = text.replace(name, " ")

@@ -8,9 +8,9 @@ import shutil
 import subprocess
 
 import pytest
+from html_tree import parse
 from render_fixtures import build_evidence
 from test_catalogue import _with_metrics
-from test_render import parse
 
 from reportgen.render import render_html, write_report
 from reportgen.resources import templates_dir

@@ -8,10 +8,10 @@ import os
 import shutil
 import subprocess
 import sys
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from html_tree import parse
 from render_fixtures import CLASSES, build_evidence
 
 from reportgen.errors import RenderError
@@ -24,73 +24,6 @@ HOSTILE_ITEM = "{{7*7}}"
 NUM_FEATURES = 5
 TOP_LABELS = 2
 SOURCE_DATE_EPOCH_BEFORE = os.environ.get("SOURCE_DATE_EPOCH")
-
-
-class Node:
-    """One element of the parsed page: its tag, attributes, children and text."""
-
-    def __init__(self, tag: str, attrs: dict[str, str | None], parent: Node | None):
-        self.tag, self.attrs, self.parent = tag, attrs, parent
-        self.children: list[Node] = []
-        self.parts: list[str] = []
-
-    @property
-    def classes(self) -> set[str]:
-        return set((self.attrs.get("class") or "").split())
-
-    def text(self) -> str:
-        return "".join(self.parts) + "".join(child.text() for child in self.children)
-
-    def iter(self, tag: str | None = None, cls: str | None = None):
-        for child in self.children:
-            if (tag is None or child.tag == tag) and (cls is None or cls in child.classes):
-                yield child
-            yield from child.iter(tag, cls)
-
-    def find(self, tag: str | None = None, cls: str | None = None) -> Node:
-        return next(self.iter(tag, cls))
-
-
-VOID = {"meta", "img", "br", "hr", "link", "input", "col", "wbr", "source"}
-
-
-class TreeParser(HTMLParser):
-    """A tolerant tree builder on the standard library's HTMLParser."""
-
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.root = Node("#root", {}, None)
-        self.current = self.root
-        self.tags: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append(tag)
-        node = Node(tag, dict(attrs), self.current)
-        self.current.children.append(node)
-        if tag not in VOID:
-            self.current = node
-
-    def handle_startendtag(self, tag, attrs):
-        self.tags.append(tag)
-        self.current.children.append(Node(tag, dict(attrs), self.current))
-
-    def handle_endtag(self, tag):
-        node = self.current
-        while node is not None and node.tag != tag:
-            node = node.parent
-        if node is not None and node.parent is not None:
-            self.current = node.parent
-
-    def handle_data(self, data):
-        # Text goes to the innermost open element, after its children so far (order is not needed here).
-        self.current.parts.append(data)
-
-
-def parse(html: str) -> TreeParser:
-    parser = TreeParser()
-    parser.feed(html)
-    parser.close()
-    return parser
 
 
 @pytest.fixture(scope="module")
