@@ -328,7 +328,8 @@ def _run(
         formats = list(loaded.config.formats)
         report_formats = [f for f in formats if f in FORMATS]
         written = write_report(evidence, staging, report_formats) if report_formats else []
-        write_cards(evidence, staging)
+        written += write_cards(evidence, staging)
+        written += [staging / name for name in (ev.CONFIG_COPY, ev.SIGNATURE_FILE) if (staging / name).is_file()]
         if tensorboard.FORMAT in formats:  # logs from the evidence, in the staging folder: swapped in with the rest
             written.append(tensorboard.write_logs(evidence, staging))
         outdir.normal_permissions(staging)

@@ -65,7 +65,8 @@ def test_json_quiet_prints_the_summary_alone_and_failures_come_first(workspace):
     assert gates["set"] == {"min_fidelity": 1.0} and gates["passed"] is False
     assert gates["failures"][0] | {"value": None} == {"model": "colour-cnn", "item": "red-square", "label": "red",
                                                        "gate": "min_fidelity", "value": None, "threshold": 1.0}  # fmt: skip
-    assert summary["written"] == [f"out/ci-json/{name}" for name in ("report.html", "evidence.json", "timings.json")]
+    assert summary["written"] == [f"out/ci-json/{name}" for name in ("report.html", "model-card.md", "model-card-toolkit.json",
+                                                                     "config.yaml", "evidence.json", "timings.json")]  # fmt: skip
     for path in summary["written"]:
         assert (workspace / path).is_file()
 

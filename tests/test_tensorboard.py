@@ -150,7 +150,8 @@ models:
                        env={"PYTHONPATH": os.pathsep.join([str(ROOT), str(stand_in)])})  # fmt: skip
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
-    assert summary["written"] == ["out/tb/report.html", "out/tb/tensorboard", "out/tb/evidence.json",
+    assert summary["written"] == ["out/tb/report.html", "out/tb/model-card.md", "out/tb/model-card-toolkit.json",
+                                  "out/tb/config.yaml", "out/tb/tensorboard", "out/tb/evidence.json",
                                   "out/tb/timings.json"]  # fmt: skip
     assert not (workspace / "out" / "tb" / "report.pdf").exists()
     values = read_logs(workspace / "out" / "tb" / "tensorboard" / "colour-cnn")
