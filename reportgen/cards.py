@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from reportgen.errors import RenderError, UsageError
-from reportgen.evidence import ARTIFACTS_DIR, EVIDENCE_FILE, Evidence, Explanation, Item, ModelRecord, to_json
+from reportgen.evidence import ARTIFACTS_DIR, EVIDENCE_FILE, Evidence, Explanation, Item, ModelRecord, evidence_sha256
 from reportgen.outdir import shown
 
 CARD_FILE = "model-card.md"
@@ -84,7 +84,7 @@ def _explain_settings(evidence: Evidence, number: int, kind: str) -> str:
     return ", ".join(f"{k}={json.dumps(explain[k], sort_keys=True)}" for k in keys if k in explain) or "defaults"
 
 
-def section(evidence: Evidence, evidence_sha256: str, prefix: str = "") -> str:
+def section(evidence: Evidence, digest: str, prefix: str = "") -> str:
     """The markdown section, between the markers, with links to the report files under prefix ('' or 'dir/')."""
     inputs, explained, measured, trusted = _counts(evidence)
     lime = evidence.environment.get("lime", "unknown")
@@ -126,7 +126,7 @@ def section(evidence: Evidence, evidence_sha256: str, prefix: str = "") -> str:
             lines.append(f"| {_cell(model.name)} | {_cell(item.id)} | {_cell(label)} | {shown_p} | {_verdict(explanation)} |")
     lines += ["", "**Limitations.**", ""] + [f"- {text}" for text in LIMITATIONS]
     links = " · ".join(f"[{name}]({prefix}{name})" for name in REPORT_FILES)
-    lines += ["", f"**Report files.** {links}; sha256 of {EVIDENCE_FILE}: `{evidence_sha256}`. "
+    lines += ["", f"**Report files.** {links}; sha256 of {EVIDENCE_FILE}: `{digest}`. "
               "`reportgen verify` checks them.", END]  # fmt: skip
     return "\n".join(lines) + "\n"
 
@@ -207,10 +207,8 @@ def write_atomic(target: Path, data: bytes) -> None:
 
 def write_cards(evidence: Evidence, report_dir: Path) -> list[Path]:
     """Write model-card.md and model-card-toolkit.json into report_dir; return their paths."""
-    from reportgen.evidence import sha256_bytes
-
     report_dir = Path(report_dir)
-    digest = sha256_bytes(to_json(evidence).encode("utf-8"))
+    digest = evidence_sha256(evidence)
     card, toolkit = report_dir / CARD_FILE, report_dir / TOOLKIT_FILE
     try:
         write_atomic(card, section(evidence, digest).encode("utf-8"))

@@ -202,6 +202,11 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def evidence_sha256(evidence: Evidence) -> str:
+    """The sha256 of evidence.json as written for this record (the hash the report and the model card quote)."""
+    return sha256_bytes(to_json(evidence).encode("utf-8"))
+
+
 def sha256_file(path: Path) -> str:
     """Hex sha256 of a file's bytes, read in blocks."""
     digest = hashlib.sha256()

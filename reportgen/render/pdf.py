@@ -218,7 +218,8 @@ def _data_url(name: str, data: bytes) -> str:
 
 def _page_footer_css(evidence: Evidence) -> str:
     """Print only: every page's footer names the sha256 of evidence.json, so a single printed page can be checked."""
-    from reportgen.render.provenance import FOOTER, evidence_sha256
+    from reportgen.evidence import evidence_sha256
+    from reportgen.render.provenance import FOOTER
 
     text = f"{FOOTER} {evidence_sha256(evidence)}"  # hex digits and plain words: nothing to escape
     return (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reportgen.evidence import Evidence, sha256_bytes, to_json
+from reportgen.evidence import Evidence, evidence_sha256
 from reportgen.render.catalogue import Catalogue
 
 # The words of the provenance block come from the catalogue (render/strings/, keys provenance.*).
@@ -25,11 +25,6 @@ def _seeds(evidence: Evidence) -> list[int]:
                 seeds += [m.seed for m in (metrics.fidelity, metrics.faithfulness) if m is not None]
                 found += [s for s in seeds if s not in found]
     return found
-
-
-def evidence_sha256(evidence: Evidence) -> str:
-    """The sha256 of evidence.json as written for this record."""
-    return sha256_bytes(to_json(evidence).encode("utf-8"))
 
 
 def view(evidence: Evidence, t: Catalogue) -> dict[str, Any]:
